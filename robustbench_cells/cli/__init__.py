@@ -1,0 +1,1 @@
+"""The ``cellbench`` command line (typer): one module per command group."""

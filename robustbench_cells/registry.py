@@ -1,0 +1,180 @@
+"""Plugin spec dataclasses and name lookup with fnmatch filters.
+
+One :class:`Registry` per kind of plugin (augmentations, shifts, models, datasets). Specs are
+immutable; the registry stamps each with the name of the plugin that registered it, so a clash can
+name both plugins.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Literal, TypeVar
+
+import numpy as np
+
+from robustbench_cells.errors import CellbenchError, did_you_mean, unknown_name_error
+
+#: The shift families, in the order tables show them.
+SHIFT_FAMILIES = (
+    "noise", "blur", "digital", "photometric", "stain", "microscopy", "geometric", "background",
+    "occlusion",
+)
+
+
+@dataclass(frozen=True)
+class AugmentationSpec:
+    """A training augmentation.
+
+    ``kind="image"``: ``factory(**options)`` returns ``fn(images_uint8 (N,H,W,3), rng) -> uint8``
+    applying independent random parameters per image.
+    ``kind="batch"``: ``factory(**options)`` returns
+    ``fn(images_float32 (N,H,W,3) in 0..255, labels_float32 (N,C), rng) -> (images, labels)``
+    (MixUp, CutMix: they mix labels too).
+    ``options`` holds the default options; unknown option names are refused by :meth:`build`.
+    """
+
+    name: str
+    family: str
+    kind: Literal["image", "batch"]
+    factory: Callable[..., Callable[..., Any]]
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    plugin: str = ""
+
+    def build(self, **options: Any) -> Callable[..., Any]:
+        """Instantiate the augmentation with *options* (validated against the declared ones)."""
+        for key in options:
+            if key not in self.options:
+                raise CellbenchError(
+                    f"augmentation {self.name!r}: unknown option {key!r}"
+                    f"{did_you_mean(key, self.options)}; options: {', '.join(self.options) or 'none'}"
+                )
+        return self.factory(**{**self.options, **options})
+
+
+@dataclass(frozen=True)
+class ShiftSpec:
+    """A synthetic test-time shift with five severities.
+
+    ``fn(images_uint8 (N,H,W,3), param, rng) -> uint8`` where ``param = severities[s - 1]``;
+    randomness only from ``rng``. Severity 0 is the identity.
+    """
+
+    name: str
+    family: str
+    fn: Callable[[np.ndarray, Any, np.random.Generator], np.ndarray]
+    severities: tuple[Any, Any, Any, Any, Any]
+    description: str = ""
+    plugin: str = ""
+
+    def apply(self, images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+        """Shift a uint8 batch at *severity* (0..5)."""
+        if not 0 <= severity <= len(self.severities):
+            raise CellbenchError(f"shift {self.name!r}: severity must be 0..{len(self.severities)}, got {severity}")
+        if severity == 0:
+            return images.copy()
+        return self.fn(images, self.severities[severity - 1], rng)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A classifier builder.
+
+    ``builder(input_shape, num_classes, weights, **options) -> keras.Model``. The model takes
+    float32 images on the 0..255 scale and does its own preprocessing inside (so a saved model
+    carries it). ``weights`` is ``None``, ``"imagenet"`` or a file path.
+    """
+
+    name: str
+    family: str
+    builder: Callable[..., Any]
+    default_input_size: int = 96
+    min_input_size: int = 32
+    preprocessing: str = "scale to [0, 1]"
+    params: int | None = None  # trainable + frozen parameters at 96x96x3 with 8 classes
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    plugin: str = ""
+
+    def build(self, input_shape: tuple[int, int, int], num_classes: int, weights: str | None = None,
+              **options: Any) -> Any:
+        """Build the Keras model (validates option names)."""
+        for key in options:
+            if key not in self.options:
+                raise CellbenchError(
+                    f"model {self.name!r}: unknown option {key!r}{did_you_mean(key, self.options)}"
+                    f"; options: {', '.join(self.options) or 'none'}"
+                )
+        return self.builder(input_shape, num_classes, weights, **{**self.options, **options})
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data set source, addressed as ``NAME`` or ``NAME:ARG`` (e.g. ``folder:PATH``, ``synthetic:2000``).
+
+    ``loader(arg: str | None) -> Dataset``.
+    """
+
+    name: str
+    loader: Callable[[str | None], Any]
+    description: str = ""
+    example: str = ""
+    plugin: str = ""
+
+
+SpecT = TypeVar("SpecT", AugmentationSpec, ShiftSpec, ModelSpec, DatasetSpec)
+
+
+class Registry(Generic[SpecT]):
+    """Name -> spec, with duplicate detection and fnmatch listing."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._specs: dict[str, SpecT] = {}
+
+    def register(self, spec: SpecT, plugin: str = "") -> None:
+        """Add *spec*; a name registered twice is an error naming both plugins."""
+        if not getattr(spec, "name", None) or not isinstance(spec.name, str):
+            raise CellbenchError(f"plugin {plugin!r} registered a {self.kind} without a name")
+        if spec.name in self._specs:
+            other = self._specs[spec.name].plugin
+            raise CellbenchError(
+                f"{self.kind} {spec.name!r} is registered twice: by plugin {other!r} and by plugin {plugin!r}"
+            )
+        self._specs[spec.name] = replace(spec, plugin=plugin) if plugin else spec
+
+    def get(self, name: str) -> SpecT:
+        """The spec called *name*, or a :class:`CellbenchError` suggesting close matches."""
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise unknown_name_error(self.kind, name, self._specs) from None
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Sorted names matching the fnmatch *pattern*."""
+        return sorted(n for n in self._specs if fnmatch.fnmatchcase(n, pattern))
+
+    def list(self, pattern: str = "*") -> list[SpecT]:
+        """Specs whose name (or family, for shifts/augmentations/models) matches *pattern*."""
+        out = []
+        for name in sorted(self._specs):
+            spec = self._specs[name]
+            family = getattr(spec, "family", None)
+            if fnmatch.fnmatchcase(name, pattern) or (family and fnmatch.fnmatchcase(family, pattern)):
+                out.append(spec)
+        return out
+
+    def by_plugin(self, plugin: str) -> list[str]:
+        """Names registered by *plugin*."""
+        return sorted(n for n, s in self._specs.items() if s.plugin == plugin)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[SpecT]:
+        return iter(self._specs[n] for n in sorted(self._specs))
+
+    def __len__(self) -> int:
+        return len(self._specs)

@@ -1,0 +1,106 @@
+"""The plugin core: built-ins, inline/dir/entry-point plugins, clashes, misspelled hooks, listing."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from robustbench_cells import hookimpl, plugins
+from robustbench_cells.errors import CellbenchError
+from robustbench_cells.registry import ShiftSpec
+
+
+def _invert(images, param, rng):
+    return (255 - images).astype(np.uint8)
+
+
+class InlineShiftPlugin:
+    @hookimpl
+    def register_shifts(self, register):
+        register(ShiftSpec(name="test_invert", family="photometric", fn=_invert, severities=(1, 2, 3, 4, 5)))
+
+
+def test_builtins_are_loaded_as_plugins():
+    host = plugins.get_host()
+    sources = {i.name: i.source for i in host.infos}
+    for name in ("datasets", "augmentations", "shifts", "models"):
+        assert sources[name] == "built-in"
+
+
+def test_inline_plugin_registers_and_is_stamped():
+    host = plugins.PluginHost(entry_points=False, extra_plugins=[("inline_shift", InlineShiftPlugin())])
+    spec = host.shifts.get("test_invert")
+    assert spec.plugin == "inline_shift"
+    out = spec.apply(np.zeros((2, 8, 8, 3), np.uint8), 3, np.random.default_rng(0))
+    assert out.dtype == np.uint8 and (out == 255).all()
+    assert spec.apply(np.zeros((2, 8, 8, 3), np.uint8), 0, np.random.default_rng(0)).max() == 0
+    assert "test_invert" in host.shifts.names("test_*")
+
+
+def test_duplicate_name_names_both_plugins():
+    with pytest.raises(CellbenchError, match="registered twice.*'first'.*'second'"):
+        plugins.PluginHost(entry_points=False, builtins=False,
+                           extra_plugins=[("first", InlineShiftPlugin()), ("second", InlineShiftPlugin())])
+
+
+def test_misspelled_hook_is_caught_at_load_time():
+    class Typo:
+        @hookimpl
+        def register_shift(self, register):  # missing "s"
+            pass
+
+    with pytest.raises(CellbenchError, match="'typo'.*register_shift"):
+        plugins.PluginHost(entry_points=False, builtins=False, extra_plugins=[("typo", Typo())])
+
+
+def test_unknown_name_suggests_close_matches():
+    host = plugins.PluginHost(entry_points=False, extra_plugins=[("inline_shift", InlineShiftPlugin())])
+    with pytest.raises(CellbenchError, match="did you mean: test_invert"):
+        host.shifts.get("test_invrt")
+
+
+def _write_plugin(folder, name="myplug", body=None):
+    body = body or '''
+        import numpy as np
+        from robustbench_cells import hookimpl
+        from robustbench_cells.registry import ShiftSpec
+
+        def _fn(images, param, rng):
+            return images
+
+        @hookimpl
+        def register_shifts(register):
+            register(ShiftSpec(name="dir_shift", family="noise", fn=_fn, severities=(1, 2, 3, 4, 5)))
+    '''
+    (folder / f"{name}.py").write_text(textwrap.dedent(body))
+
+
+def test_plugins_dir_via_cli_and_env(tmp_path, cli, monkeypatch):
+    _write_plugin(tmp_path)
+    code, out, err = cli("--plugins-dir", tmp_path, "ls", "shifts", "dir_*")
+    assert code == 0, err
+    assert "dir_shift" in out
+    plugins.reset()
+    monkeypatch.setenv("CELLBENCH_PLUGINS_DIR", str(tmp_path))
+    code, out, _ = cli("plugins")
+    assert code == 0 and "myplug" in out and "dir" in out
+
+
+def test_broken_plugin_file_is_reported_by_name(tmp_path, cli):
+    _write_plugin(tmp_path, "broken", "import does_not_exist_anywhere\n")
+    code, out, err = cli("--plugins-dir", tmp_path, "plugins")
+    assert code == 0
+    assert "broken" in err and "does_not_exist_anywhere" in err
+
+
+def test_missing_plugins_dir_is_a_one_line_error(tmp_path, cli):
+    code, _, err = cli("--plugins-dir", tmp_path / "nope", "plugins")
+    assert code == 2
+    assert "nope" in err and "not a directory" in err and "Traceback" not in err
+
+
+def test_ls_unknown_kind_exits_2(cli):
+    code, _, _ = cli("ls", "gadgets")
+    assert code == 2
