@@ -1,0 +1,1 @@
+"""Benchmark matrices: schema, runner, executors, results store, scoring and metrics."""
