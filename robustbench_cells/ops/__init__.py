@@ -1,0 +1,1 @@
+"""Pure, vectorised NumPy/OpenCV image functions shared by augmentations and shifts."""
