@@ -1,0 +1,309 @@
+"""The self-contained HTML report of a run: one file, inline CSS, every image a PNG ``data:`` URI.
+
+Sections: run header, summary table, failures, model x augmentation heatmap, accuracy vs severity
+per family, family x severity table and per-class accuracy under the worst shift for one cell,
+sample images of every shift, then any extra sections.
+
+Extra sections (e.g. ``cellbench explain``) come in two ways:
+- ``build_report(..., extra_sections=[(title, html_fragment), ...])`` for one report;
+- :func:`register_section` for a provider ``fn(ctx: ReportContext) -> (title, html) | list | None``
+  that every report calls (a provider raising :class:`CellbenchError` becomes a note, not a crash).
+Fragments are inserted as given: escape user text with :func:`esc`, embed PNGs with :func:`img_tag`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html as _html
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from robustbench_cells.bench.metrics import UNKNOWN_FAMILY, CellSummary, RunSummary, family_order, mean_std
+from robustbench_cells.errors import CellbenchError
+from robustbench_cells.report import figures
+from robustbench_cells.report.tables import fmt_params, fmt_recipe, pct, summary_row, SUMMARY_COLUMNS
+
+Section = tuple[str, str]
+SectionProvider = Callable[["ReportContext"], Union[Section, Iterable[Section], None]]
+
+#: Images per shift in the sample grid (each shown clean and at severities 1-5).
+SAMPLE_IMAGES = 2
+SAMPLE_SEED = 0
+
+_PROVIDERS: list[SectionProvider] = []
+
+
+@dataclass
+class ReportContext:
+    """What a section provider gets: the run's metrics, the run folder and the cell the report details."""
+
+    summary: RunSummary
+    run_dir: Path | None
+    cell: CellSummary | None
+
+
+def register_section(provider: SectionProvider) -> SectionProvider:
+    """Add a section provider to every report (usable as a decorator; registering twice is a no-op)."""
+    if provider not in _PROVIDERS:
+        _PROVIDERS.append(provider)
+    return provider
+
+
+def unregister_section(provider: SectionProvider) -> None:
+    """Remove a provider added with :func:`register_section`."""
+    if provider in _PROVIDERS:
+        _PROVIDERS.remove(provider)
+
+
+def esc(text: object) -> str:
+    """HTML-escape *text* (quotes too)."""
+    return _html.escape(str(text), quote=True)
+
+
+def img_tag(png: bytes, alt: str, css_class: str = "") -> str:
+    """An ``<img>`` with *png* embedded as a base64 data URI."""
+    data = base64.b64encode(png).decode("ascii")
+    cls = f' class="{esc(css_class)}"' if css_class else ""
+    return f'<img{cls} alt="{esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{esc(text)}</p>'
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1240px;
+color:#1d1d1f;background:#fff;padding:0 16px}
+h1{font-size:1.6em;margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid #ddd;padding-bottom:4px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{padding:4px 8px;border-bottom:1px solid #eee}
+th{background:#f4f5f7;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.fam td{font-weight:600;background:#fafafa}tr.failed td{color:#b00020}
+.meta{color:#555;font-size:13px}.note{color:#8a5300;background:#fff7e6;padding:6px 10px;border-radius:4px}
+img{max-width:100%;height:auto}img.strip{image-rendering:pixelated}.def{font-size:13px;color:#444}
+code{background:#f4f5f7;padding:1px 4px;border-radius:3px}
+"""
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[int],
+           row_classes: Sequence[str] | None = None) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
+        tds = "".join(f'<td class="n">{esc(v)}</td>' if j in numeric else f"<td>{esc(v)}</td>"
+                      for j, v in enumerate(row))
+        body.append(f"<tr{cls}>{tds}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _header(summary: RunSummary, run_dir: Path | None) -> str:
+    run = summary.run
+    done = len(summary.done)
+    failed = sum(c.cell.status == "failed" for c in summary.cells)
+    if run is None:
+        return "<h1>cellbench report</h1>"
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(run.versions.items()))
+    created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(run.created))
+    return (f"<h1>cellbench report: {esc(run.name)}</h1><p class=\"meta\">run folder <code>{esc(run_dir or '-')}"
+            f"</code> &middot; created {esc(created)} &middot; data <code>{esc(run.data_spec)}</code> "
+            f"(fingerprint {esc(run.data_fingerprint)}, {len(run.class_names)} classes) &middot; "
+            f"{done} of {len(summary.cells)} cells done, {failed} failed<br>{esc(versions)}</p>")
+
+
+def _summary_section(summary: RunSummary) -> str:
+    numeric = {i for i, c in enumerate(SUMMARY_COLUMNS)
+               if c in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")}
+    rows = [list(summary_row(c).values()) for c in summary.done]
+    classes = [""] * len(rows)
+    for c in summary.not_done:
+        row = {k: "-" for k in SUMMARY_COLUMNS}
+        row.update(model=c.cell.model, augmentation=c.cell.augmentation, seed=str(c.cell.seed),
+                   recipe=fmt_recipe(c.cell.recipe), **{"mean shifted": c.cell.status})
+        rows.append(list(row.values()))
+        classes.append("failed" if c.cell.status == "failed" else "")
+    out = ["<h2>Summary: clean vs shifted test accuracy (%)</h2>",
+           '<p class="def">Best mean shifted accuracy first. <b>mean shifted</b> = mean test accuracy over every '
+           "(shift, severity 1-5) set; <b>worst family</b> = the family with the lowest mean; <b>gap</b> = clean "
+           "val &minus; mean shifted; <b>rBE</b> = relative balanced error against the reference cell (1 = as "
+           "robust, &lt;1 = more robust); <b>ECE</b> = expected calibration error, mean over shifted sets.</p>",
+           _table(SUMMARY_COLUMNS, rows, numeric, classes)]
+    failed = [c for c in summary.cells if c.cell.status == "failed"]
+    if failed:
+        out.append("<h3>Failed cells</h3><ul>" + "".join(
+            f"<li><code>{esc(c.key[:10])}</code> {esc(c.cell.model)}/{esc(c.cell.augmentation)} seed "
+            f"{c.cell.seed}: {esc(c.cell.error or 'no error recorded')}</li>" for c in failed) + "</ul>")
+    return "".join(out)
+
+
+def _grid_section(summary: RunSummary) -> str:
+    models, augs, values = summary.grid()
+    if not values:
+        return "<h2>Model x augmentation</h2>" + _note("no finished cell has shifted scores yet")
+    rows = []
+    for m in models:
+        row = [m]
+        for a in augs:
+            v = values.get((m, a))
+            row.append("-" if not v else pct(mean_std(v)[0]) + (f" ±{100 * mean_std(v)[1]:.1f}" if len(v) > 1 else ""))
+        rows.append(row)
+    return ("<h2>Model x augmentation: mean shifted test accuracy (%)</h2>"
+            + img_tag(figures.heatmap_png(summary), "heatmap of mean shifted accuracy, model x augmentation")
+            + _table(["model", *augs], rows, set(range(1, len(augs) + 1))))
+
+
+def _curves_section(summary: RunSummary) -> str:
+    if not summary.families:
+        return ""
+    shown = [c for c in summary.done if c.mean_shifted is not None][: figures.MAX_CURVES]
+    return ("<h2>Accuracy vs severity per shift family</h2>"
+            f'<p class="def">Mean test accuracy over the family\'s shifts at each severity; severity 0 is the '
+            f"clean test set. The {len(shown)} best cells by mean shifted accuracy.</p>"
+            + img_tag(figures.severity_curves_png(summary, shown), "accuracy vs severity per family"))
+
+
+def _cell_section(summary: RunSummary, cell: CellSummary | None) -> str:
+    if cell is None or not cell.per_shift:
+        return ""
+    rows = cell.test_rows()
+    sevs = sorted({sev for (_, sev) in rows if sev > 0})
+    table_rows, classes = [], []
+    for family in family_order(summary.families.get(s, UNKNOWN_FAMILY) for s in cell.per_shift):
+        shifts = [s for s in cell.per_shift if summary.families.get(s, UNKNOWN_FAMILY) == family]
+        fam = []
+        for sev in sevs:
+            v = [rows[(s, sev)].accuracy for s in shifts if (s, sev) in rows]
+            fam.append(pct(sum(v) / len(v)) if v else "-")
+        table_rows.append([family, *fam, pct(cell.per_family.get(family))])
+        classes.append("fam")
+        for s in shifts:
+            table_rows.append([f"\u2003{s}", *[pct(rows[(s, sev)].accuracy) if (s, sev) in rows else "-"
+                                               for sev in sevs], pct(cell.per_shift[s])])
+            classes.append("")
+    c = cell.cell
+    title = f"{c.model}/{c.augmentation} seed {c.seed} ({fmt_params(c.params)} parameters, key {c.key[:10]})"
+    return (f"<h2>Cell detail: {esc(title)}</h2>"
+            f'<p class="def">Clean val {pct(cell.clean_val)}%, clean test {pct(cell.clean_test)}%, mean shifted '
+            f"{pct(cell.mean_shifted)}%; worst family <b>{esc(cell.worst_family)}</b>, worst shift "
+            f"<b>{esc(cell.worst_shift)}</b>.</p>"
+            + _table(["family / shift", *[f"s{s}" for s in sevs], "mean"], table_rows,
+                     set(range(1, len(sevs) + 2)), classes)
+            + "<h3>Per-class accuracy under the worst shift</h3>"
+            + img_tag(figures.per_class_png(cell, summary.class_names), "per-class accuracy under the worst shift"))
+
+
+def _shift_function() -> Callable[[np.ndarray, str, int, int], np.ndarray]:
+    """``shift_images`` of the shifted-test-set module: the exact images the benchmark scored."""
+    from robustbench_cells.bench.shiftsets import shift_images
+
+    return shift_images
+
+
+def _pick_samples(images: np.ndarray, labels: np.ndarray, split: np.ndarray | None, n: int) -> np.ndarray:
+    """The first image of each of *n* different classes, from the test split when the data has one."""
+    idx = np.flatnonzero(split == "test") if split is not None and np.any(split == "test") else np.arange(len(labels))
+    picked: list[int] = []
+    for i in idx:
+        if all(labels[j] != labels[i] for j in picked):
+            picked.append(int(i))
+        if len(picked) == n:
+            break
+    return images[picked]
+
+
+def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
+    """A row of sample images (clean, severities 1-5) for every shift in the run; a note when impossible."""
+    from robustbench_cells import plugins
+    from robustbench_cells.data.specs import load_dataset
+
+    head = "<h2>Sample images of every shift</h2>"
+    if not summary.families or summary.run is None:
+        return ""
+    try:
+        dataset = load_dataset(summary.run.data_spec)
+    except (CellbenchError, OSError) as exc:
+        return head + _note(f"data set {summary.run.data_spec!r} is not available here ({exc}); "
+                            "sample images skipped")
+    try:
+        shift = _shift_function()
+    except ImportError as exc:
+        return head + _note(f"shifted test sets are not available ({exc}); sample images skipped")
+    samples = _pick_samples(dataset.images, dataset.labels, dataset.split, n_images)
+    rows, notes = [], []
+    for family in summary.family_list:
+        for name in sorted(n for n, f in summary.families.items() if f == family):
+            if name not in plugins.shifts():
+                notes.append(name)
+                continue
+            try:
+                per_image = [[img] for img in samples]
+                for sev in range(1, 6):
+                    shifted = shift(samples, name, sev, SAMPLE_SEED)
+                    for k in range(len(samples)):
+                        per_image[k].append(shifted[k])
+            except CellbenchError as exc:
+                notes.append(f"{name} ({exc})")
+                continue
+            strip = figures.image_strip_png([im for group in per_image for im in group])
+            rows.append(f"<tr><td>{esc(family)}</td><td>{esc(name)}</td>"
+                        f"<td>{img_tag(strip, f'{name}: clean and severities 1-5', 'strip')}</td></tr>")
+    body = (f'<p class="def">{len(samples)} test image(s) of {esc(summary.run.data_spec)}, each shown clean then at '
+            "severities 1 to 5 (the generator the benchmark scored with).</p>"
+            "<table><thead><tr><th>family</th><th>shift</th><th>clean, s1 … s5</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+    if notes:
+        body += _note("not shown (shift not registered here, or it failed): " + ", ".join(notes))
+    return head + body
+
+
+def _extra(ctx: ReportContext, extra_sections: Iterable[Section]) -> str:
+    sections: list[Section] = list(extra_sections)
+    for provider in list(_PROVIDERS):
+        try:
+            got = provider(ctx)
+        except CellbenchError as exc:
+            sections.append((getattr(provider, "__name__", "section"), _note(f"could not be built: {exc}")))
+            continue
+        if got is None:
+            continue
+        if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], str):
+            sections.append(got)
+        else:
+            sections.extend(got)
+    return "".join(f"<h2>{esc(title)}</h2>{fragment}" for title, fragment in sections)
+
+
+def build_report(summary: RunSummary, *, run_dir: str | Path | None = None, cell: CellSummary | None = None,
+                 extra_sections: Iterable[Section] = (), samples: bool = True) -> str:
+    """The whole report as one HTML string.
+
+    *cell* is detailed in the per-shift table and the per-class figure (default: the best cell by mean
+    shifted accuracy). *samples* False skips the sample-image grid (it loads the run's data set).
+    """
+    run_dir = Path(run_dir) if run_dir is not None else None
+    if cell is None:
+        cell = next((c for c in summary.done if c.mean_shifted is not None), None)
+    ctx = ReportContext(summary=summary, run_dir=run_dir, cell=cell)
+    title = esc(summary.run.name if summary.run else "run")
+    parts = [
+        _header(summary, run_dir), _summary_section(summary), _grid_section(summary), _curves_section(summary),
+        _cell_section(summary, cell), _samples_section(summary) if samples else "", _extra(ctx, extra_sections),
+        '<p class="meta" style="margin-top:40px">Generated by cellbench from the stored score rows.</p>',
+    ]
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>cellbench report: {title}</title>'
+            f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def write_report(summary: RunSummary, path: str | Path, **kwargs) -> Path:
+    """Write :func:`build_report` to *path* (parent folders created) and return the path."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(build_report(summary, **kwargs), encoding="utf-8")
+    except OSError as exc:
+        raise CellbenchError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+    return path
