@@ -1,9 +1,135 @@
-"""CLI commands: explain (not written yet)."""
+"""``cellbench explain RUN_DIR --target SPEC [--labels] [--out DIR] [--json]``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.table import Table
+
+from robustbench_cells.cli.console import console, err_console
+
+#: How many rows of each table the terminal shows (``--json`` and ``--out`` carry everything).
+SHOW_STATISTICS = 12
+SHOW_NEAREST = 10
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}"
+
+
+def _signed_points(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.1f}"
+
+
+def render(result: dict[str, Any]) -> None:
+    """Print the explain result as rich tables."""
+    fp = result["fingerprint"]
+    table = Table(title=f"target vs validation: most unusual statistics ({result['n_target']} target images)")
+    for col in ("statistic", "catches", "validation median", "target median", "z", "outside val 1-99%"):
+        table.add_column(col, justify="left" if col in ("statistic", "catches") else "right")
+    for row in fp["statistics"][:SHOW_STATISTICS]:
+        z = row["z"]
+        style = "bold red" if abs(z) > 3 else "yellow" if abs(z) > 1.5 else ""
+        table.add_row(row["statistic"], row["catches"], f"{row['val_median']:.4g}", f"{row['target_median']:.4g}",
+                      f"[{style}]{z:+.2f}[/]" if style else f"{z:+.2f}", f"{row['outside']:.0%}")
+    console.print(table)
+
+    table = Table(title="nearest shifted sets (distance: RMS robust z of the set summaries)")
+    for col in ("rank", "shift", "severity", "family", "distance", "share of target images"):
+        table.add_column(col, justify="right" if col in ("rank", "severity", "distance", "share of target images") else "left")
+    for i, c in enumerate(fp["nearest"][:SHOW_NEAREST], 1):
+        table.add_row(str(i), c["shift"], str(c["severity"]), c["family"], f"{c['distance']:.2f}", f"{c['share']:.0%}")
+    console.print(table)
+
+    table = Table(title="shift families, most likely first")
+    for col in ("family", "nearest member", "distance", "share", "score"):
+        table.add_column(col, justify="left" if col in ("family", "nearest member") else "right")
+    for f in fp["families"]:
+        table.add_row(f["family"], f"{f['nearest_shift']}@{f['nearest_severity']}", f"{f['distance']:.2f}",
+                      f"{f['share']:.0%}", f"{f['score']:.2f}")
+    console.print(table)
+
+    checks = result.get("data_checks", {})
+    if checks.get("leakage_count"):
+        console.print(f"[bold red]leakage:[/] {checks['leakage_count']} target images have near-duplicates in the training data")
+    elif checks.get("leakage_count") is None:
+        console.print("leakage check: not available (no near-duplicate search installed)")
+    else:
+        console.print("leakage: no target image has a near-duplicate in the training data")
+    console.print(f"outliers: {checks.get('outlier_count', 0)} target images are unlike every validation image"
+                  + (": " + ", ".join(Path(o['path']).name for o in checks["outliers"][:5]) if checks.get("outliers") else ""))
+
+    estimators = result["estimators"]
+    table = Table(title="estimated target accuracy per cell (%)")
+    for col in ("model", "augmentation", "seed", "val"):
+        table.add_column(col, justify="right" if col in ("seed", "val") else "left")
+    for name in estimators:
+        table.add_column(name, justify="right")
+    if result["labels"]:
+        table.add_column("true", justify="right", style="bold")
+    choice = result["recommendation"].get("choice")
+    for c in result["cells"]:
+        cells = [_pct(c["estimates"].get(n)) for n in estimators]
+        if result["labels"]:
+            cells = [f"{_pct(c['estimates'].get(n))} ({_signed_points(c['errors'].get(n))})" for n in estimators]
+            cells.append(_pct(c.get("true_accuracy")))
+        label = f"[bold green]{c['model']}[/]" if c["key"] == choice else c["model"]
+        table.add_row(label, c["augmentation"], str(c["seed"]), _pct(c["val_accuracy"]), *cells)
+    console.print(table)
+    if result.get("estimator_errors"):
+        table = Table(title="estimators against the true accuracy")
+        for col in ("estimator", "mean abs error (points)", "Spearman over cells"):
+            table.add_column(col, justify="left" if col == "estimator" else "right")
+        for name, e in result["estimator_errors"].items():
+            table.add_row(name, "-" if e["mae"] is None else f"{e['mae']:.1f}",
+                          "-" if e["spearman"] is None else f"{e['spearman']:.2f}")
+        console.print(table)
+
+    rec = result["recommendation"]
+    if rec.get("choice"):
+        picked = next(c for c in result["cells"] if c["key"] == choice)
+        console.print(f"[bold]submit:[/] {picked['model']} / {picked['augmentation']} / seed {picked['seed']} "
+                      f"(cell {choice[:10]}; confidence {rec['confidence']})")
+        console.print(f"  why: {rec['reason']}")
+    for s in rec.get("augmentations", [])[:5]:
+        if s["tried"]:
+            gain = "" if s["gain_over_none"] is None else f", {_signed_points(s['gain_over_none'])} points over none"
+            console.print(f"  augmentation {s['augmentation']}: {_pct(s['matched_accuracy'])}% on the matching shifts{gain}")
+        else:
+            console.print(f"  untried augmentation of a matching family: {s['augmentation']} ({s['family']})")
+
+
+def explain_command(
+    run_dir: Path = typer.Argument(..., help="A run folder made by `cellbench run`."),
+    target: str = typer.Option(..., "--target", "-t", help="The target set: folder:PATH (flat or class folders), npz:PATH, ..."),
+    labels: bool = typer.Option(False, "--labels", help="The target carries labels: show true accuracy and each estimate's error."),
+    out: Path | None = typer.Option(None, "--out", help="Also write explain.json into this folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole result as one JSON object."),
+    reference_images: int = typer.Option(200, "--reference-images", min=20, help="Validation images fingerprinted per shifted set."),
+    val_images: int = typer.Option(2000, "--val-images", min=50, help="Validation images predicted per cell (ATC threshold)."),
+    neighbours: int = typer.Option(3, "--neighbours", min=1, help="Nearest shifted sets averaged by the shift-matched estimate."),
+) -> None:
+    """What kind of shift is TARGET, and what accuracy should each trained cell expect there (no labels needed)."""
+    from robustbench_cells.explain.core import ExplainOptions, explain
+
+    options = ExplainOptions(reference_images=reference_images, val_images=val_images, neighbours=neighbours,
+                             labels=labels)
+    progress = None if as_json else (lambda msg: err_console.print(f"[dim]{msg}[/]"))
+    result = explain(run_dir, target, options, progress=progress)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "explain.json").write_text(json.dumps(result, indent=1))
+    if as_json:
+        print(json.dumps(result))
+        return
+    render(result)
+    if out is not None:
+        console.print(f"wrote {out / 'explain.json'}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to *app*."""
+    """Add ``explain``."""
+    app.command("explain")(explain_command)

@@ -7,6 +7,9 @@
 - **DoC** (Guillory et al. 2021): validation accuracy minus the drop in mean confidence.
 - **Shift-matched**: the cell's stored accuracy on the nearest synthetic shifted sets, weighted by
   inverse distance (``shift_matched``) or by the target's composition shares (``composition``).
+- **Blend**: the mean of ``atc_ne`` and ``shift_matched``. The two fail differently (ATC is fooled
+  by over-confident models, shift matching by targets unlike any benchmarked shift), so their errors
+  partly cancel.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 
 from robustbench_cells.explain.nearest import Candidate
 
-ESTIMATORS: tuple[str, ...] = ("atc", "atc_ne", "doc", "shift_matched", "composition")
+ESTIMATORS: tuple[str, ...] = ("atc", "atc_ne", "doc", "shift_matched", "composition", "blend")
 
 
 def _check_proba(proba: np.ndarray, what: str) -> np.ndarray:
@@ -99,13 +102,16 @@ def all_estimates(val_proba: np.ndarray, val_labels: np.ndarray, target_proba: n
                   candidates: Sequence[Candidate], accuracy: Mapping[tuple[str, int], float],
                   k: int = 3) -> dict[str, float | None]:
     """Every estimator of :data:`ESTIMATORS` for one cell, ``{name: accuracy 0..1 or None}``."""
-    return {
+    out: dict[str, float | None] = {
         "atc": atc_estimate(val_proba, val_labels, target_proba, "confidence"),
         "atc_ne": atc_estimate(val_proba, val_labels, target_proba, "entropy"),
         "doc": doc_estimate(val_proba, val_labels, target_proba),
         "shift_matched": shift_matched_estimate(candidates, accuracy, k=k),
         "composition": composition_estimate(candidates, accuracy),
     }
+    parts = [out["atc_ne"], out["shift_matched"]]
+    out["blend"] = float(np.mean(parts)) if all(p is not None for p in parts) else None
+    return out
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:

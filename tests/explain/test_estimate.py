@@ -91,7 +91,8 @@ def test_all_estimates_and_spearman():
     val_p, val_y = calibrated(500, 0.9, rng)
     tgt_p, _ = calibrated(500, 0.6, rng)
     est = all_estimates(val_p, val_y, tgt_p, [Candidate("clean", 0, "clean", 1.0, 1.0)], {("clean", 0): 0.9})
-    assert set(est) == {"atc", "atc_ne", "doc", "shift_matched", "composition"}
+    assert set(est) == {"atc", "atc_ne", "doc", "shift_matched", "composition", "blend"}
+    assert est["blend"] == pytest.approx((est["atc_ne"] + est["shift_matched"]) / 2)
     assert all(0 <= v <= 1 for v in est.values())
     assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
     assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
