@@ -108,3 +108,9 @@ def fake_run(tmp_path, test_plugins):
     store = make_run(run_dir)
     yield run_dir, store
     store.close()
+
+
+@pytest.fixture
+def run_factory(test_plugins):
+    """``make_run`` itself, for tests that need a second run."""
+    return make_run

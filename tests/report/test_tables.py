@@ -1,0 +1,134 @@
+"""Tables of a run: rich summary/grid/cell tables, CSV, JSON, Markdown and run comparison."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from rich.console import Console
+
+from robustbench_cells.bench.metrics import summarize_run
+from robustbench_cells.report import tables
+
+
+def _render(renderable) -> str:
+    console = Console(width=240, record=True, color_system=None, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_summary_table_sorted_by_mean_shifted_with_failed_cells_last(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+    text = _render(tables.summary_table(summary))
+    lines = [ln for ln in text.splitlines() if ln.startswith("│")]
+    shifted = [float(ln.split("│")[8]) for ln in lines[:7]]
+    assert shifted == sorted(shifted, reverse=True) and len(set(shifted)) == 7
+    # augmentation with the smallest loss multiplier (simple) on the better model wins
+    assert "cnn_b" in lines[0] and "simple" in lines[0]
+    assert "failed" in lines[7] and "pending" in lines[8]
+    assert "stain" in lines[0]  # the worst family of every cell in the fake run
+
+
+def test_print_summary_shows_failure_errors_not_numbers(fake_run):
+    _, store = fake_run
+    console = Console(width=240, record=True, color_system=None, file=io.StringIO())
+    tables.print_summary(store, console)
+    text = console.export_text()
+    assert "ResourceExhaustedError: out of memory" in text
+    assert "1 cell(s) not finished" in text
+    assert any(ln.split() == ["┃", "model", "┃", "none", "┃", "simple", "┃", "mixup", "┃", "cutmix", "┃"]
+               for ln in text.splitlines())  # the model x augmentation grid follows the summary
+
+
+def test_grid_averages_seeds(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+    seeds = [c.mean_shifted for c in summary.done if (c.cell.model, c.cell.augmentation) == ("cnn_a", "simple")]
+    assert len(seeds) == 2
+    text = _render(tables.grid_table(summary))
+    row = next(ln for ln in text.splitlines() if ln.startswith("│ cnn_a"))
+    assert f"{100 * sum(seeds) / 2:.1f} ±" in row
+    assert row.rstrip().endswith("- │")  # cnn_a/cutmix is pending: no number
+
+
+def test_cell_table_groups_shifts_by_family(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+    cell = summary.get("cnn_a-none")
+    text = _render(tables.cell_table(summary, cell))
+    names = [ln.split("│")[1].strip() for ln in text.splitlines() if ln.startswith("│")]
+    assert names == ["noise", "rt_noise", "blur", "rt_blur", "stain", "rt_stain", "unknown", "retired_shift"]
+    stain_row = next(ln for ln in text.splitlines() if ln.startswith("│   rt_stain"))
+    s5 = cell.test_rows()[("rt_stain", 5)].accuracy
+    assert f"{100 * s5:.1f}" in stain_row
+    assert cell.key[:10] in text  # rich markup must not swallow the [key]
+
+
+def test_csv_has_one_row_per_score_plus_unfinished_cells(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+    rows = list(csv.DictReader(io.StringIO(tables.to_csv(summary))))
+    n_scores = len(store.scores())
+    assert len(rows) == n_scores + 2
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["error"].startswith("ResourceExhausted") and failed[0]["accuracy"] == ""
+    retired = [r for r in rows if r["shift"] == "retired_shift"]
+    assert retired and {r["family"] for r in retired} == {"unknown"}
+    best = summary.done[0]
+    mine = [r for r in rows if r["cell_key"] == best.key]
+    assert {float(r["mean_shifted"]) for r in mine} == {best.mean_shifted}
+
+
+def test_json_is_one_object_with_cells_and_grid(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+    obj = json.loads(tables.dumps_json(tables.to_json(summary)))
+    assert obj["run"]["name"] == "fake-run" and len(obj["run"]["class_names"]) == 8
+    assert [c["key"] for c in obj["cells"]] == [c.key for c in summary.done + summary.not_done]
+    first = obj["cells"][0]
+    assert first["mean_shifted"] == summary.done[0].mean_shifted
+    assert first["per_family"].keys() == {"noise", "blur", "stain", "unknown"}
+    assert len(first["scores"]) == 2 + 4 * 5
+    assert obj["families"]["retired_shift"] == "unknown"
+    assert len(obj["grid"]["mean_shifted"]["cnn_a/simple"]) == 2
+
+
+def test_markdown_summary(fake_run):
+    _, store = fake_run
+    md = tables.to_markdown(summarize_run(store))
+    lines = md.splitlines()
+    header = next(i for i, ln in enumerate(lines) if ln.startswith("| model"))
+    assert lines[header + 1].startswith("|---|---:|")
+    body = [ln for ln in lines[header + 2:] if ln.startswith("| ")]
+    assert len(body) == 7 and body[0].startswith("| cnn_b | 120k | simple |")
+    assert any("failed" in ln and "out of memory" in ln for ln in lines)
+
+
+def test_compare_matches_cells_and_reports_deltas(fake_run, run_factory, tmp_path):
+    _, store_a = fake_run
+    store_b = run_factory(tmp_path / "b", seed=7)  # same cells, other noise: small non-zero deltas
+    a, b = summarize_run(store_a), summarize_run(store_b)
+    rows, unmatched = tables.compare_rows(a, b)
+    assert len(rows) == 7 and unmatched == []
+    for r in rows:
+        ca = next(c for c in a.done if (c.cell.model, c.cell.augmentation, c.cell.seed) ==
+                  (r["model"], r["augmentation"], r["seed"]))
+        assert r["mean_shifted_a"] == ca.mean_shifted
+        assert r["mean_shifted_delta"] == r["mean_shifted_b"] - r["mean_shifted_a"] != 0
+    deltas = [r["mean_shifted_delta"] for r in rows]
+    assert deltas == sorted(deltas, reverse=True)
+    store_b.close()
+
+
+def test_compare_lists_unmatched_cells(fake_run, run_factory, tmp_path):
+    _, store_a = fake_run
+    store_b = run_factory(tmp_path / "b")
+    store_b.mark_failed(store_b.cells()[0].key, "crashed")  # cnn_a/none is no longer done in B
+    rows, unmatched = tables.compare_rows(summarize_run(store_a), summarize_run(store_b))
+    assert len(rows) == 6 and unmatched == ["only in A: cnn_a/none seed 0"]
+    text = _render(tables.compare_table(rows, "A", "B"))
+    assert "Δ shifted" in text and "cnn_b" in text
+    assert tables.compare_markdown(rows, unmatched).rstrip().endswith("- only in A: cnn_a/none seed 0")
+    store_b.close()
