@@ -1,0 +1,113 @@
+"""The HTML report: self-contained, every image an embedded PNG, sections present, never crashing on
+missing data. (benchmarks/render_report.py adds the headless-Chromium render check.)"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from robustbench_cells import plugins
+from robustbench_cells.bench.metrics import summarize_run
+from robustbench_cells.errors import CellbenchError
+from robustbench_cells.report import html
+
+
+def embedded_pngs(text: str) -> list[np.ndarray]:
+    """Every <img> src decoded; fails the test if one is not a PNG data URI."""
+    srcs = re.findall(r'<img\b[^>]*\bsrc="([^"]*)"', text)
+    out = []
+    for src in srcs:
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        out.append(np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True)))))
+    return out
+
+
+def _registry_shift(images, name, severity, seed):
+    """Stand-in for bench.shiftsets.shift_images (same signature) built on the registered spec."""
+    return plugins.shifts().get(name).apply(images, severity, np.random.default_rng([seed, severity]))
+
+
+@pytest.fixture
+def with_shifts(monkeypatch):
+    monkeypatch.setattr(html, "_shift_function", lambda: _registry_shift)
+
+
+def test_report_is_self_contained_and_complete(fake_run, with_shifts):
+    run_dir, store = fake_run
+    text = html.build_report(summarize_run(store), run_dir=run_dir)
+    images = embedded_pngs(text)
+    # heatmap, curves, per-class + one sample strip per registered shift (3)
+    assert len(images) == 6
+    assert all(im.std() > 5 for im in images)
+    assert not re.search(r'(src|href)="(https?:|//|file:)', text) and "<script" not in text and "<link" not in text
+    for heading in ("Summary", "Model x augmentation", "Accuracy vs severity", "Cell detail", "Per-class",
+                    "Sample images"):
+        assert heading in text
+    assert "ResourceExhaustedError: out of memory" in text
+    # the retired shift is scored (family unknown) but cannot be drawn: named in a note
+    assert "not shown" in text and "retired_shift" in text.split("Sample images")[1]
+    strip = images[3]
+    assert strip.shape == (32, 2 * 6 * 32 + 11 * 4, 3)  # 2 images x (clean + 5 severities), 32 px each
+
+
+def test_detail_cell_is_the_best_by_default_or_the_one_asked(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+    best = summary.done[0]
+    assert f"key {best.key[:10]}" in html.build_report(summary, samples=False)
+    other = summary.get("cnn_a-none")
+    assert f"key {other.key[:10]}" in html.build_report(summary, cell=other, samples=False)
+
+
+def test_missing_data_or_generator_is_a_note_not_a_crash(tmp_path, test_plugins, run_factory, with_shifts,
+                                                         monkeypatch):
+    store = run_factory(tmp_path / "r", data_spec=f"npz:{tmp_path / 'gone.npz'}")
+    text = html.build_report(summarize_run(store), samples=True)
+    assert "is not available here" in text and "sample images skipped" in text
+    assert len(embedded_pngs(text)) == 3
+    store.close()
+
+    def no_module():
+        raise ImportError("No module named 'robustbench_cells.bench.shiftsets'")
+
+    monkeypatch.setattr(html, "_shift_function", no_module)
+    store = run_factory(tmp_path / "r2")
+    assert "shifted test sets are not available" in html.build_report(summarize_run(store))
+    store.close()
+
+
+def test_extra_sections_by_argument_and_by_provider(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+
+    def explain_section(ctx: html.ReportContext):
+        assert ctx.summary is summary and ctx.cell is summary.done[0]
+        return "Explain: what shift is my test set?", "<p id='explain'>nearest: stain</p>"
+
+    def broken(ctx):
+        raise CellbenchError("explain: test folder missing")
+
+    html.register_section(explain_section)
+    html.register_section(broken)
+    try:
+        text = html.build_report(summary, samples=False, extra_sections=[("Notes <b>", "<p>by hand</p>")])
+    finally:
+        html.unregister_section(explain_section)
+        html.unregister_section(broken)
+    assert "<h2>Notes &lt;b&gt;</h2><p>by hand</p>" in text  # titles escaped, fragments inserted as given
+    assert "<h2>Explain: what shift is my test set?</h2><p id='explain'>nearest: stain</p>" in text
+    assert "could not be built: explain: test folder missing" in text
+    assert "Explain" not in html.build_report(summary, samples=False)  # unregistered again
+
+
+def test_write_report_errors_are_one_line(fake_run, tmp_path):
+    _, store = fake_run
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CellbenchError, match="cannot write the report"):
+        html.write_report(summarize_run(store), blocker / "report.html", samples=False)
