@@ -137,20 +137,27 @@ def print_failed(summary: RunSummary, console: Console) -> None:
         console.print(f"[dim]{pending} cell(s) not finished (pending/running)[/]")
 
 
-def print_run_summary(summary: RunSummary, console: Console, cell: CellSummary | None = None) -> None:
+def print_run_summary(summary: RunSummary, console: Console, cell: CellSummary | None = None,
+                      show_failures: bool = True) -> None:
     """Tables (1) and (2) (the grid only when it has more than one entry), failures, and (3) for *cell*."""
     console.print(summary_table(summary))
     models, augs, _ = summary.grid()
     if len(models) * len(augs) > 1:
         console.print(grid_table(summary))
-    print_failed(summary, console)
+    if show_failures:
+        print_failed(summary, console)
     if cell is not None:
         console.print(cell_table(summary, cell))
 
 
-def print_summary(store: ResultStore, console: Console, reference: str | None = None) -> None:
-    """Print the summary of the run in *store* (what ``cellbench run`` shows when it ends)."""
-    print_run_summary(summarize_run(store, reference), console)
+def print_summary(store: ResultStore, console: Console, reference: str | None = None,
+                  show_failures: bool = True) -> None:
+    """Print the summary of the run in *store* (what ``cellbench run`` shows when it ends).
+
+    Tables (1) and (2); failed cells appear as rows without numbers and, unless *show_failures* is
+    False (for a caller that reports errors itself), with their error on a line below.
+    """
+    print_run_summary(summarize_run(store, reference), console, show_failures=show_failures)
 
 
 # -- machine-readable forms --------------------------------------------------------------------------
