@@ -54,18 +54,19 @@ def render(result: dict[str, Any]) -> None:
 
     checks = result.get("data_checks", {})
     if checks.get("leakage_count"):
-        console.print(f"[bold red]leakage:[/] {checks['leakage_count']} target images have near-duplicates in the training data")
-    elif checks.get("leakage_count") is None:
-        console.print("leakage check: not available (no near-duplicate search installed)")
+        console.print(f"[bold red]leakage:[/] {checks['leakage_count']} target images have near-duplicates "
+                      "in the training data: " + ", ".join(Path(x["target"]).name for x in checks["leakage"][:5]))
     else:
         console.print("leakage: no target image has a near-duplicate in the training data")
-    console.print(f"outliers: {checks.get('outlier_count', 0)} target images are unlike every validation image"
-                  + (": " + ", ".join(Path(o['path']).name for o in checks["outliers"][:5]) if checks.get("outliers") else ""))
+    console.print(f"outliers: {checks.get('outlier_count', 0)} target images are unlike the rest of the target"
+                  + (": " + ", ".join(Path(o['path']).name for o in checks["outliers"][:5]) if checks.get("outliers") else "")
+                  + f"; {checks.get('unlike_validation', 0):.0%} lie outside the validation bulk")
 
     estimators = result["estimators"]
-    table = Table(title="estimated target accuracy per cell (%)")
-    for col in ("model", "augmentation", "seed", "val"):
-        table.add_column(col, justify="right" if col in ("seed", "val") else "left")
+    seeds = {c["seed"] for c in result["cells"]}
+    table = Table(title="estimated target accuracy per cell (%)" + (" (error in points)" if result["labels"] else ""))
+    table.add_column("cell (model/augmentation" + ("/seed)" if len(seeds) > 1 else ")"), overflow="fold")
+    table.add_column("val", justify="right")
     for name in estimators:
         table.add_column(name, justify="right")
     if result["labels"]:
@@ -74,10 +75,10 @@ def render(result: dict[str, Any]) -> None:
     for c in result["cells"]:
         cells = [_pct(c["estimates"].get(n)) for n in estimators]
         if result["labels"]:
-            cells = [f"{_pct(c['estimates'].get(n))} ({_signed_points(c['errors'].get(n))})" for n in estimators]
+            cells = [f"{_pct(c['estimates'].get(n))}\n({_signed_points(c['errors'].get(n))})" for n in estimators]
             cells.append(_pct(c.get("true_accuracy")))
-        label = f"[bold green]{c['model']}[/]" if c["key"] == choice else c["model"]
-        table.add_row(label, c["augmentation"], str(c["seed"]), _pct(c["val_accuracy"]), *cells)
+        label = f"{c['model']}/{c['augmentation']}" + (f"/{c['seed']}" if len(seeds) > 1 else "")
+        table.add_row(f"[bold green]{label}[/]" if c["key"] == choice else label, _pct(c["val_accuracy"]), *cells)
     console.print(table)
     if result.get("estimator_errors"):
         table = Table(title="estimators against the true accuracy")
@@ -109,13 +110,12 @@ def explain_command(
     out: Path | None = typer.Option(None, "--out", help="Also write explain.json into this folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as one JSON object."),
     reference_images: int = typer.Option(200, "--reference-images", min=20, help="Validation images fingerprinted per shifted set."),
-    val_images: int = typer.Option(2000, "--val-images", min=50, help="Validation images predicted per cell (ATC threshold)."),
     neighbours: int = typer.Option(3, "--neighbours", min=1, help="Nearest shifted sets averaged by the shift-matched estimate."),
 ) -> None:
     """What kind of shift is TARGET, and what accuracy should each trained cell expect there (no labels needed)."""
     from robustbench_cells.explain.core import ExplainOptions, explain
 
-    options = ExplainOptions(reference_images=reference_images, val_images=val_images, neighbours=neighbours,
+    options = ExplainOptions(reference_images=reference_images, neighbours=neighbours,
                              labels=labels)
     progress = None if as_json else (lambda msg: err_console.print(f"[dim]{msg}[/]"))
     result = explain(run_dir, target, options, progress=progress)

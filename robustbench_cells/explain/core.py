@@ -37,7 +37,6 @@ class ExplainOptions:
     """Sizes and knobs of an explain run (defaults keep a 20-shift suite under a minute on 2 cores)."""
 
     reference_images: int = 200  # validation images fingerprinted per shifted set
-    val_images: int = 2000  # validation images predicted per cell for ATC/DoC
     neighbours: int = 3  # (shift, severity) sets averaged by the shift-matched estimate
     seed: int = 0
     labels: bool = False
@@ -67,6 +66,15 @@ def _run_data(run_dir: Path) -> tuple[Any, dict[str, Any], Any, Any]:
         raise CellbenchError(f"{run_dir}: the run folder has no run yet (did `cellbench run` start?)")
     config = run.config
     dataset = load_dataset(run.data_spec or config["data"])
+    size = int(config.get("image_size", dataset.image_size[0]))
+    if dataset.image_size != (size, size):
+        # Same order as the runner (resize, then split, then shift), so the shifted reference sets
+        # and the cells' stored probabilities are at the resolution the models saw.
+        from robustbench_cells.data.resize import resize_images
+
+        dataset = type(dataset)(resize_images(dataset.images, size), dataset.labels, dataset.class_names,
+                                source=dataset.source, split=dataset.split, paths=dataset.paths,
+                                meta=dict(dataset.meta))
     split = config.get("split", {})
     parts = split_dataset(dataset, seed=int(split.get("seed", 0)),
                           fractions=tuple(split.get("fractions", (0.7, 0.1, 0.2))))
@@ -81,18 +89,33 @@ def _shift_families(names: list[str]) -> dict[str, str]:
 
 
 def _cache_key(data_fingerprint: str, shifts: list[str], severities: list[int], n: int, seed: int) -> str:
-    from robustbench_cells.bench import shiftsets
-
-    payload = json.dumps([FINGERPRINT_VERSION, getattr(shiftsets, "SUITE_VERSION", 0), data_fingerprint,
+    try:
+        from robustbench_cells.bench.shiftsets import SUITE_VERSION
+    except ImportError:
+        SUITE_VERSION = 0
+    payload = json.dumps([FINGERPRINT_VERSION, SUITE_VERSION, data_fingerprint,
                           shifts, severities, n, seed])
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _shift_fn() -> Callable[[np.ndarray, str, int, int], np.ndarray]:
+    """``shift_images(images, shift, severity, seed)`` (a seam the tests replace)."""
+    from robustbench_cells.bench.shiftsets import shift_images
+
+    return shift_images
+
+
+def _model_api() -> tuple[Callable[..., Any], Callable[..., np.ndarray]]:
+    """``(load_model, predict_proba)`` from :mod:`robustbench_cells.train` (a seam the tests replace)."""
+    from robustbench_cells.train import load_model, predict_proba
+
+    return load_model, predict_proba
 
 
 def shifted_statistics(images: np.ndarray, shifts: list[str], severities: list[int], seed: int,
                        progress: Progress | None = None) -> dict[tuple[str, int], np.ndarray]:
     """Fingerprint statistics of *images* under every ``(shift, severity)`` (plus ``("clean", 0)``)."""
-    from robustbench_cells.bench.shiftsets import shift_images
-
+    shift_images = _shift_fn()
     out = {("clean", 0): image_statistics(images)}
     for name in shifts:
         if progress:
@@ -134,37 +157,45 @@ def _cell_accuracy(store: Any, key: str) -> dict[tuple[str, int], float]:
     return next(iter(by_split.values()), {})
 
 
-def _leakage_and_outliers(train_images: np.ndarray, val_images: np.ndarray, target: Target,
-                          target_stats: np.ndarray, reference: Reference, val_stats: np.ndarray) -> dict[str, Any]:
-    """Near-duplicates of target images in the training data, and target images unlike any validation image."""
-    out: dict[str, Any] = {}
-    try:
-        from robustbench_cells.data.inspection import duplicates  # type: ignore[attr-defined]
+def _leakage_and_outliers(train_images: np.ndarray, target: Target, target_stats: np.ndarray,
+                          reference: Reference, val_stats: np.ndarray) -> dict[str, Any]:
+    """Near-duplicates of target images in the training data, target outliers, and how much of the
+    target lies outside everything validation looks like.
 
-        find = getattr(duplicates, "find_cross_duplicates", None)
-    except ImportError:
-        find = None
-    if find is not None:
-        pairs = find(target.images, train_images)
-        out["leakage"] = [{"target": target.paths[int(p[0])], "train_index": int(p[1]),
-                           "distance": float(p[2]) if len(p) > 2 else None} for p in pairs][:50]
-        out["leakage_count"] = len(pairs)
-    else:
-        out["leakage"], out["leakage_count"] = None, None
-    # Outliers: RMS robust z over the fingerprint statistics, fenced at the validation set's 99.5 % quantile.
+    Reuses the data inspection's near-duplicate search (on target + train together, keeping only
+    target-train pairs) and outlier scoring (within the target: a few images unlike the rest).
+    """
+    from robustbench_cells.data.inspection.duplicates import near_duplicates
+    from robustbench_cells.data.inspection.outliers import find_outliers
+
+    n_t = len(target.images)
+    if train_images.shape[1:] != target.images.shape[1:]:
+        from robustbench_cells.data.resize import resize_images
+
+        train_images = resize_images(train_images, target.images.shape[1:3])
+    found = near_duplicates(np.concatenate([target.images, train_images]))
+    pairs, scores = found.pairs, found.scores
+    cross = (pairs[:, 0] < n_t) != (pairs[:, 1] < n_t) if len(pairs) else np.zeros(0, bool)
+    leaks = []
+    for (a, b), score in zip(pairs[cross], scores[cross]):
+        t, tr = (int(a), int(b) - n_t) if a < n_t else (int(b), int(a) - n_t)
+        leaks.append({"target": target.paths[t], "train_index": tr, "correlation": round(float(score), 4)})
+    leaked_images = sorted({leak["target"] for leak in leaks})
+    outliers = find_outliers(target.images)
+    # Share of target images outside the validation bulk: RMS robust z over the statistics above
+    # validation's own 99 % quantile (about 1 % for a target drawn like validation).
     def rms(stats: np.ndarray) -> np.ndarray:
         return np.sqrt(np.mean(np.clip(reference.standardize(stats), -20, 20) ** 2, axis=1))
 
-    fence = float(np.quantile(rms(val_stats), 0.995))
-    scores = rms(target_stats)
-    idx = np.argsort(-scores)
-    flagged = [int(i) for i in idx if scores[i] > fence]
-    out["outlier_fence"] = fence
-    out["outlier_count"] = len(flagged)
-    out["outliers"] = [{"path": target.paths[i], "score": float(scores[i]),
-                        "worst_statistic": STAT_NAMES[int(np.argmax(np.abs(reference.standardize(target_stats[i:i + 1])[0])))]}
-                       for i in flagged[:20]]
-    return out
+    fence = float(np.quantile(rms(val_stats), 0.99))
+    return {
+        "leakage_count": len(leaked_images),
+        "leakage": leaks[:50],
+        "outlier_count": int(len(outliers.flagged)),
+        "outliers": [{"path": target.paths[int(i)], "score": round(float(outliers.scores[int(i)]), 3)}
+                     for i in outliers.flagged[:20]],
+        "unlike_validation": float(np.mean(rms(target_stats) > fence)),
+    }
 
 
 def explain(run_dir: str | Path, target_spec: str, options: ExplainOptions | None = None,
@@ -177,10 +208,10 @@ def explain(run_dir: str | Path, target_spec: str, options: ExplainOptions | Non
     target = load_target(target_spec, with_labels=options.labels, class_names=val.class_names)
     from robustbench_cells.data.resize import resize_images
 
-    native = val.images.shape[1:3]
-    if target.images.shape[1:3] != native:
+    size = val.images.shape[1:3]
+    if target.images.shape[1:3] != size:
         # Fingerprints compare like with like: the target at the resolution the shifts were applied to.
-        target.images = resize_images(target.images, native)
+        target.images = resize_images(target.images, size)
 
     shift_cfg = config.get("shifts", {})
     shifts = list(shift_cfg.get("names", []))
@@ -209,7 +240,8 @@ def explain(run_dir: str | Path, target_spec: str, options: ExplainOptions | Non
             "families": fam_rank,
         },
     }
-    result["data_checks"] = _leakage_and_outliers(train.images, val.images, target, target_stats, reference, val_stats)
+    say("checking leakage and outliers")
+    result["data_checks"] = _leakage_and_outliers(train.images, target, target_stats, reference, val_stats)
     result["cells"] = _estimate_cells(store, config, val, target, candidates, options, say)
     result["estimators"] = list(ESTIMATORS)
     if options.labels:
@@ -231,25 +263,21 @@ def _augmentation_families() -> dict[str, str]:
 
 def _estimate_cells(store: Any, config: dict[str, Any], val: Any, target: Target, candidates: list[Candidate],
                     options: ExplainOptions, say: Progress) -> list[dict[str, Any]]:
-    from robustbench_cells.data.resize import resize_images
-    from robustbench_cells.train import load_model, predict_proba
-
-    size = int(config.get("image_size", val.images.shape[1]))
-    val_idx = _stratified_subset(val.labels, options.val_images, options.seed)
-    val_x = resize_images(val.images[val_idx], size)
-    val_y = val.labels[val_idx]
-    target_x = resize_images(target.images, size)
+    load_model, predict_proba = _model_api()
     cells = store.cells(status="done")
     if not cells:
         raise CellbenchError(f"{store.path.parent}: no finished cells to estimate (run `cellbench run` first)")
     out = []
     for i, cell in enumerate(cells, 1):
         if not cell.model_path:
-            continue
+            continue  # ensembles have no model of their own
         say(f"cell {i}/{len(cells)}: {cell.model}/{cell.augmentation}/{cell.seed}")
         model, _meta = load_model(cell.model_path)
-        val_p = np.asarray(predict_proba(model, val_x))
-        target_p = np.asarray(predict_proba(model, target_x))
+        val_p = _stored_val_proba(cell.model_path, len(val))
+        if val_p is None:
+            val_p = np.asarray(predict_proba(model, val.images))
+        target_p = np.asarray(predict_proba(model, target.images))
+        val_y = val.labels
         accuracy = _cell_accuracy(store, cell.key)
         estimates = all_estimates(val_p, val_y, target_p, candidates, accuracy, k=options.neighbours)
         row: dict[str, Any] = {
@@ -265,6 +293,21 @@ def _estimate_cells(store: Any, config: dict[str, Any], val: Any, target: Target
             row["errors"] = {k: (None if v is None else v - true) for k, v in estimates.items()}
         out.append(row)
     return out
+
+
+def _stored_val_proba(model_path: str, n_val: int) -> np.ndarray | None:
+    """The validation probabilities the runner saved beside the model (``probs.npz``), when they fit."""
+    folder = Path(model_path)
+    folder = folder if folder.is_dir() else folder.parent
+    path = folder / "probs.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            p = z["val|clean|0"] if "val|clean|0" in z.files else None
+    except (OSError, ValueError):
+        return None
+    return p if p is not None and len(p) == n_val else None
 
 
 def estimator_errors(cells: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:

@@ -20,22 +20,22 @@ import numpy as np
 
 from robustbench_cells.ops.color import rgb_to_hsv, rgb_to_od
 
-#: Statistic names in column order, with the shift families each one is meant to catch (for the docs/table).
+#: Statistic names in column order, with what each one is meant to catch (shown in the table).
 STATISTICS: dict[str, str] = {
     "mean_r": "colour", "mean_g": "colour", "mean_b": "colour",
     "std_r": "contrast", "std_g": "contrast", "std_b": "contrast",
-    "hue_cos": "colour (hue)", "hue_sin": "colour (hue)", "saturation": "colour", "value": "brightness",
-    "od_r": "stain density", "od_g": "stain density", "od_b": "stain density",
-    "sharpness": "blur (log Laplacian variance)",
-    "noise": "noise (high-pass residual, Immerkaer)",
-    "blockiness": "JPEG (8x8 block-edge ratio)",
-    "bg_r": "background colour", "bg_g": "background colour", "bg_b": "background colour",
-    "bg_texture": "background texture (log gradient energy)",
-    "cell_area": "cell size (mask fraction)",
-    "cell_dx": "cell position", "cell_dy": "cell position",
-    "cell_elongation": "cell shape",
-    "axis_alignment": "orientation (gradient energy on the axes vs diagonals)",
-    "dark_border": "rotation/translation fill (dark border pixels)",
+    "hue_cos": "hue", "hue_sin": "hue", "saturation": "colour", "value": "brightness",
+    "od_r": "stain", "od_g": "stain", "od_b": "stain",
+    "sharpness": "blur",  # log Laplacian variance
+    "noise": "noise",  # Immerkaer high-pass residual
+    "blockiness": "JPEG",  # 8x8 block-edge step ratio
+    "bg_r": "background", "bg_g": "background", "bg_b": "background",
+    "bg_texture": "background",  # log gradient energy outside the cell
+    "cell_area": "zoom/size",
+    "cell_dx": "position", "cell_dy": "position",
+    "cell_elongation": "shape",
+    "axis_alignment": "rotation",  # gradient energy on the axes vs diagonals
+    "dark_border": "rotation/shift",  # dark fill at the borders
 }
 STAT_NAMES: tuple[str, ...] = tuple(STATISTICS)
 #: Per-set summary functions, in column order of :func:`summarize`.

@@ -68,7 +68,7 @@ def recommend(cells: Sequence[Mapping[str, Any]], families: Sequence[Mapping[str
         confidence = "low"
     elif choice["spread"] > 0.07 or nearest_distance > 1.5:
         confidence = "medium"
-    top_families = [str(f["family"]) for f in families if f["family"] != "clean"][:3]
+    top_families = likely_families(families)
     reason = (f"highest estimated target accuracy ({choice['estimate']:.1%} by {choice['estimator']})"
               + (f"; among {len(tied)} cells within {tolerance:.0%} it has the best accuracy on the matching "
                  f"shifts ({choice['matched_accuracy']:.1%})" if len(tied) > 1 and choice["matched_accuracy"] is not None
@@ -82,6 +82,26 @@ def recommend(cells: Sequence[Mapping[str, Any]], families: Sequence[Mapping[str
         "confidence": confidence,
         "augmentations": suggest_augmentations(cells, matches, top_families, augmentation_families or {}),
     }
+
+
+def likely_families(families: Sequence[Mapping[str, Any]], limit: int = 3) -> list[str]:
+    """Up to *limit* shift families the target plausibly contains (not ``clean``).
+
+    The first non-clean family always counts when it outranks clean; the others need a real share of
+    the target's images or a score close to the best.
+    """
+    if not families:
+        return []
+    best = float(families[0]["score"])
+    out = []
+    for i, f in enumerate(families):
+        if f["family"] == "clean":
+            if i == 0 and float(f["share"]) > 0.5:
+                return []  # most target images look like clean validation images
+            continue
+        if not out or float(f["share"]) >= 0.15 or float(f["score"]) >= best - 0.25:
+            out.append(str(f["family"]))
+    return out[:limit]
 
 
 def suggest_augmentations(cells: Sequence[Mapping[str, Any]], matches: Sequence[tuple[str, int]],

@@ -1,0 +1,47 @@
+"""``cellbench explain`` through the CLI, on the hand-built run of tests/explain/toyrun.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "explain_toyrun", Path(__file__).parents[1] / "explain" / "toyrun.py")
+toyrun = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(toyrun)
+
+
+@pytest.fixture
+def run_dir(tmp_path, pbc_sample, monkeypatch):
+    return toyrun.build_run(tmp_path, pbc_sample, monkeypatch)
+
+
+def test_tables_and_out(cli, run_dir, tmp_path):
+    code, out, err = cli("explain", run_dir, "--target", f"folder:{tmp_path / 'target'}", "--out", tmp_path / "ex",
+                         "--reference-images", 48)
+    assert code == 0, err
+    for text in ("target vs validation", "sharpness", "nearest shifted sets", "toy_blur", "submit:", "atc_ne"):
+        assert text in out
+    saved = json.loads((tmp_path / "ex" / "explain.json").read_text())
+    assert saved["fingerprint"]["families"][0]["family"] == "blur"
+
+
+def test_json_with_labels(cli, run_dir):
+    code, out, err = cli("explain", run_dir, "--target", "labelled-target", "--labels", "--json",
+                         "--reference-images", 48)
+    assert code == 0, err
+    result = json.loads(out)
+    cell = result["cells"][0]
+    assert {"key", "model", "augmentation", "estimates", "true_accuracy", "errors"} <= set(cell)
+    assert result["fingerprint"]["nearest"][0]["distance"] >= 0
+    assert set(result["estimator_errors"]) >= {"atc", "shift_matched"}
+
+
+def test_user_errors_exit_2(cli, run_dir, tmp_path):
+    code, out, err = cli("explain", tmp_path / "nowhere", "--target", "labelled-target")
+    assert code == 2 and "not a cellbench run folder" in err and "Traceback" not in err
+    code, out, err = cli("explain", run_dir, "--target", f"folder:{tmp_path / 'target'}", "--labels")
+    assert code == 2 and "--labels" in err

@@ -1,0 +1,60 @@
+"""End to end on a hand-built run folder (see toyrun.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from robustbench_cells.errors import CellbenchError
+from robustbench_cells.explain import core
+from robustbench_cells.explain.core import ExplainOptions, explain
+
+_spec = importlib.util.spec_from_file_location("explain_toyrun", Path(__file__).with_name("toyrun.py"))
+toyrun = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(toyrun)
+TARGET = toyrun.TARGET
+
+
+@pytest.fixture
+def run_dir(tmp_path, pbc_sample, monkeypatch):
+    return toyrun.build_run(tmp_path, pbc_sample, monkeypatch)
+
+
+OPTS = dict(reference_images=48)
+
+
+def test_unlabeled_folder_target(run_dir):
+    result = explain(run_dir, f"folder:{run_dir.parent / 'target'}", ExplainOptions(**OPTS))
+    json.dumps(result)  # the whole result must be JSON-ready
+    assert result["n_target"] == len(TARGET["images"])
+    assert result["fingerprint"]["nearest"][0]["shift"] == "toy_blur"
+    assert result["fingerprint"]["families"][0]["family"] == "blur"
+    assert result["fingerprint"]["statistics"][0]["statistic"] == "sharpness"
+    assert len(result["cells"]) == 3
+    for cell in result["cells"]:
+        assert set(cell["estimates"]) >= {"atc", "atc_ne", "doc", "shift_matched", "blend"}
+        assert "true_accuracy" not in cell
+    assert result["recommendation"]["choice"] in {c["key"] for c in result["cells"]}
+    assert (run_dir / core.CACHE_FILENAME).is_file()
+
+
+def test_labels_give_true_accuracy_and_errors(run_dir):
+    result = explain(run_dir, "labelled-target", ExplainOptions(labels=True, **OPTS))
+    for cell in result["cells"]:
+        assert 0 <= cell["true_accuracy"] <= 1
+        # The target is exactly a benchmarked shift of images like the run's: shift matching is close.
+        assert abs(cell["errors"]["shift_matched"]) < 0.2
+    assert result["estimator_errors"]["shift_matched"]["mae"] is not None
+
+
+def test_labels_required_for_flat_folder(run_dir):
+    with pytest.raises(CellbenchError, match="--labels"):
+        explain(run_dir, f"folder:{run_dir.parent / 'target'}", ExplainOptions(labels=True, **OPTS))
+
+
+def test_not_a_run_folder(tmp_path):
+    with pytest.raises(CellbenchError, match="not a cellbench run folder"):
+        explain(tmp_path, "whatever")

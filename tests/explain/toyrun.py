@@ -1,0 +1,102 @@
+"""A hand-built run folder for explain tests: real PBC images, a store written through ResultStore,
+toy shifts and nearest-centroid "models" standing in for the trainer (so tests run in seconds).
+
+Not a test module: ``test_core.py`` and ``tests/cli/test_explain_cmd.py`` load it by path."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+from robustbench_cells.bench.store import ResultStore, Score
+from robustbench_cells.data.dataset import CELL_CLASSES, Dataset
+from robustbench_cells.data.splits import split_dataset
+from robustbench_cells.errors import CellbenchError
+from robustbench_cells.explain import core
+from robustbench_cells.explain.core import ExplainOptions, explain
+
+SHIFTS = {"toy_blur": "blur", "toy_noise": "noise"}
+SEVERITIES = [1, 2, 3]
+SPLIT = {"seed": 0, "fractions": [0.5, 0.25, 0.25]}
+
+
+def toy_shift(images: np.ndarray, shift: str, severity: int, seed: int) -> np.ndarray:
+    if shift == "toy_blur":
+        return np.stack([cv2.GaussianBlur(im, (0, 0), 0.7 * severity) for im in images])
+    rng = np.random.default_rng([seed, severity])
+    return np.clip(images + rng.normal(0, 8 * severity, images.shape), 0, 255).astype(np.uint8)
+
+
+class CentroidModel:
+    """Nearest class centroid on 12x12 thumbnails; softmax of negative distances / temperature."""
+
+    def __init__(self, train: Dataset, temperature: float) -> None:
+        x = self.features(train.images)
+        self.centroids = np.stack([x[train.labels == c].mean(0) for c in range(8)])
+        self.temperature = temperature
+
+    @staticmethod
+    def features(images: np.ndarray) -> np.ndarray:
+        return np.stack([cv2.resize(im, (12, 12), interpolation=cv2.INTER_AREA) for im in images]).reshape(len(images), -1) / 255.0
+
+    def proba(self, images: np.ndarray) -> np.ndarray:
+        d = ((self.features(images)[:, None, :] - self.centroids[None]) ** 2).sum(-1)
+        z = -d / self.temperature
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(1, keepdims=True)
+
+
+TARGET: dict[str, np.ndarray] = {}
+
+
+def build_run(tmp_path, pbc_sample, monkeypatch):
+    """Write RUN folder + a flat target folder under *tmp_path*; patch explain's seams. Returns the run folder."""
+    labels = np.repeat(np.arange(8), 32)
+    dataset = Dataset(pbc_sample, labels, CELL_CLASSES, source="toy-pbc")
+
+    def fake_load(spec):
+        if spec == "toy-pbc":
+            return dataset
+        if spec == "labelled-target":
+            return Dataset(TARGET["images"], TARGET["labels"], CELL_CLASSES, source=spec)
+        raise CellbenchError(f"unknown data set {spec!r}")
+
+    monkeypatch.setattr("robustbench_cells.data.specs.load_dataset", fake_load)
+    monkeypatch.setattr(core, "_shift_fn", lambda: toy_shift)
+    monkeypatch.setattr(core, "_shift_families", lambda names: {n: SHIFTS[n] for n in names})
+    parts = split_dataset(dataset, SPLIT["seed"], tuple(SPLIT["fractions"]))
+    models = {f"m{t}": CentroidModel(parts["train"], t) for t in (0.5, 2.0, 8.0)}
+    monkeypatch.setattr(core, "_model_api", lambda: (lambda path: (models[path.split("/")[-1]], {}),
+                                                     lambda model, images, *a: model.proba(images)))
+    store = ResultStore(tmp_path / "run", create=True)
+    config = {"data": "toy-pbc", "image_size": 96, "split": SPLIT,
+              "shifts": {"names": list(SHIFTS), "severities": SEVERITIES, "max_images": None, "seed": 0}}
+    run = store.create_run("toy", config, {}, "toy-pbc", dataset.fingerprint(), CELL_CLASSES)
+    from robustbench_cells.bench.store import Cell
+
+    cells = [Cell(key=f"k{name}", model="centroid", augmentation=name, seed=0, position=i)
+             for i, name in enumerate(models)]
+    store.add_cells(run.id, cells)
+    test = parts["test"]
+    for cell, (name, model) in zip(cells, models.items()):
+        scores = []
+        for shift, sev in [("clean", 0)] + [(s, v) for s in SHIFTS for v in SEVERITIES]:
+            imgs = test.images if shift == "clean" else toy_shift(test.images, shift, sev, 0)
+            acc = float(np.mean(model.proba(imgs).argmax(1) == test.labels))
+            scores.append(Score(cell.key, "test", shift, sev, acc, acc, [acc] * 8, 0.5, 0.1, len(test)))
+        store.finish_cell(cell.key, scores, params=1, model_path=f"{tmp_path}/cells/{name}", train_seconds=0,
+                          eval_seconds=0, epochs=1)
+    store.close()
+    # The target: other PBC test images than the run's, blurred at severity 2.
+    target = toy_shift(test.images, "toy_blur", 2, 0)
+    TARGET.update(images=target, labels=test.labels)
+    folder = tmp_path / "target"
+    folder.mkdir()
+    for i, im in enumerate(target):
+        cv2.imwrite(str(folder / f"img_{i:03d}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
+    return tmp_path / "run"
+
+
