@@ -26,7 +26,9 @@ import numpy as np
 from robustbench_cells.bench.metrics import UNKNOWN_FAMILY, CellSummary, RunSummary, family_order, mean_std
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.report import figures
-from robustbench_cells.report.tables import fmt_params, fmt_recipe, pct, summary_row, SUMMARY_COLUMNS
+from robustbench_cells.report.tables import (
+    SUMMARY_COLUMNS, fmt_params, pct, recipe_labels, summary_row, unfinished_row,
+)
 
 Section = tuple[str, str]
 SectionProvider = Callable[["ReportContext"], Union[Section, Iterable[Section], None]]
@@ -118,13 +120,11 @@ def _header(summary: RunSummary, run_dir: Path | None) -> str:
 def _summary_section(summary: RunSummary) -> str:
     numeric = {i for i, c in enumerate(SUMMARY_COLUMNS)
                if c in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")}
-    rows = [list(summary_row(c).values()) for c in summary.done]
+    labels = recipe_labels(summary)
+    rows = [list(summary_row(c, labels[c.key]).values()) for c in summary.done]
     classes = [""] * len(rows)
     for c in summary.not_done:
-        row = {k: "-" for k in SUMMARY_COLUMNS}
-        row.update(model=c.cell.model, augmentation=c.cell.augmentation, seed=str(c.cell.seed),
-                   recipe=fmt_recipe(c.cell.recipe), **{"mean shifted": c.cell.status})
-        rows.append(list(row.values()))
+        rows.append(list(unfinished_row(c, labels[c.key]).values()))
         classes.append("failed" if c.cell.status == "failed" else "")
     out = ["<h2>Summary: clean vs shifted test accuracy (%)</h2>",
            '<p class="def">Best mean shifted accuracy first. <b>mean shifted</b> = mean test accuracy over every '

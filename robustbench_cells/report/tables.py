@@ -40,26 +40,60 @@ def fmt_params(n: int | None) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1_000_000 else f"{n / 1e3:.0f}k" if n >= 1000 else str(n)
 
 
-def fmt_recipe(recipe: dict[str, Any], width: int = 28) -> str:
-    """A short recipe label: its ``name`` if it has one, else ``k=v`` pairs cut to *width*."""
+#: Recipe fields every label shows; other fields appear only where cells of the run differ in them.
+RECIPE_CORE = ("optimizer", "learning_rate", "epochs")
+
+
+def recipe_labels(summary: RunSummary) -> dict[str, str]:
+    """A short recipe label per cell key: optimizer, learning rate, epochs, plus the fields that vary in the run.
+
+    A full recipe has ~25 fields; printing them all hides the one that differs between cells.
+    """
+    recipes = [c.cell.recipe for c in summary.cells if c.cell.recipe]
+    keys = sorted({k for r in recipes for k in r})
+    varying = [k for k in keys if k not in RECIPE_CORE and len({json.dumps(r.get(k), sort_keys=True)
+                                                                  for r in recipes}) > 1]
+    return {c.key: fmt_recipe(c.cell.recipe, varying, c.cell.config) for c in summary.cells}
+
+
+def fmt_recipe(recipe: dict[str, Any], varying: Sequence[str] = (), config: dict[str, Any] | None = None) -> str:
+    """``"adam lr=0.001 10ep"`` plus ``k=v`` for each field in *varying*; ensembles and empty recipes say so."""
+    if config and config.get("kind") == "ensemble":
+        return f"ensemble of {len(config.get('members', []))}"
     if not recipe:
         return "-"
     if isinstance(recipe.get("name"), str):
         return recipe["name"]
-    text = " ".join(f"{k}={v}" for k, v in recipe.items() if not isinstance(v, (dict, list)))
-    return text if len(text) <= width else text[: width - 1] + "…"
+    core = []
+    if "optimizer" in recipe:
+        core.append(str(recipe["optimizer"]))
+    if "learning_rate" in recipe:
+        core.append(f"lr={recipe['learning_rate']:g}" if isinstance(recipe["learning_rate"], (int, float))
+                    else f"lr={recipe['learning_rate']}")
+    if "epochs" in recipe:
+        core.append(f"{recipe['epochs']}ep")
+    extra = [f"{k}={recipe.get(k)}" for k in varying]
+    return " ".join(core + extra) or "-"
 
 
-def summary_row(c: CellSummary) -> dict[str, str]:
-    """Table (1) row of one cell, as display strings."""
+def summary_row(c: CellSummary, recipe: str | None = None) -> dict[str, str]:
+    """Table (1) row of one cell, as display strings (*recipe*: its label from :func:`recipe_labels`)."""
     worst = f"{c.worst_family} {pct(c.per_family[c.worst_family])}" if c.worst_family else "-"
     rbe = "-" if c.rbe is None else f"{c.rbe:.2f}"
     return {
         "model": c.cell.model, "params": fmt_params(c.cell.params), "augmentation": c.cell.augmentation,
-        "seed": str(c.cell.seed), "recipe": fmt_recipe(c.cell.recipe), "clean val": pct(c.clean_val),
+        "seed": str(c.cell.seed), "recipe": recipe or fmt_recipe(c.cell.recipe), "clean val": pct(c.clean_val),
         "clean test": pct(c.clean_test), "mean shifted": pct(c.mean_shifted), "worst family": worst,
         "gap": pct(c.gap), "rBE": rbe, "ECE shifted": "-" if c.ece_shifted is None else f"{c.ece_shifted:.3f}",
     }
+
+
+def unfinished_row(c: CellSummary, recipe: str) -> dict[str, str]:
+    """Table (1) row of a failed/pending/running cell: its identity and status, no numbers."""
+    row = {k: "-" for k in SUMMARY_COLUMNS}
+    row.update(model=c.cell.model, augmentation=c.cell.augmentation, seed=str(c.cell.seed), recipe=recipe,
+               **{"mean shifted": c.cell.status})
+    return row
 
 
 def summary_table(summary: RunSummary) -> Table:
@@ -71,13 +105,11 @@ def summary_table(summary: RunSummary) -> Table:
     for col in SUMMARY_COLUMNS:
         numeric = col in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")
         table.add_column(col, justify="right" if numeric else "left", style="bold" if col == "mean shifted" else None)
+    labels = recipe_labels(summary)
     for c in summary.done:
-        table.add_row(*summary_row(c).values())
+        table.add_row(*summary_row(c, labels[c.key]).values())
     for c in summary.not_done:
-        row = {k: "-" for k in SUMMARY_COLUMNS}
-        row.update(model=c.cell.model, augmentation=c.cell.augmentation, seed=str(c.cell.seed),
-                   recipe=fmt_recipe(c.cell.recipe), **{"mean shifted": c.cell.status})
-        table.add_row(*row.values(), style="red" if c.cell.status == "failed" else "dim")
+        table.add_row(*unfinished_row(c, labels[c.key]).values(), style="red" if c.cell.status == "failed" else "dim")
     return table
 
 
@@ -225,7 +257,8 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[i
 def to_markdown(summary: RunSummary) -> str:
     """The summary table (1) as GitHub Markdown (for BENCHMARKS.md), plus failed cells."""
     name = summary.run.name if summary.run else "run"
-    rows = [list(summary_row(c).values()) for c in summary.done]
+    labels = recipe_labels(summary)
+    rows = [list(summary_row(c, labels[c.key]).values()) for c in summary.done]
     right = {i for i, col in enumerate(SUMMARY_COLUMNS)
              if col in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")}
     lines = [f"**{name}**: test accuracy (%), best mean shifted first. Mean shifted = mean over every "

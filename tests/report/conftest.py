@@ -77,10 +77,12 @@ def make_run(path, data_spec: str = "rt_data", seed: int = 0) -> ResultStore:
     for model in MODELS:
         for aug in AUGS:
             for s in ([0, 1] if (model, aug) == ("cnn_a", "simple") else [0]):
-                cells.append(Cell(f"{model}-{aug}-{s}-{pos:04d}", model, aug, s, {"epochs": 3}, position=pos))
+                recipe = {"optimizer": "adam", "learning_rate": 1e-3, "epochs": 3, "batch_size": 64,
+                          "label_smoothing": 0.1 if model == "cnn_b" else 0.0}
+                cells.append(Cell(f"{model}-{aug}-{s}-{pos:04d}", model, aug, s, recipe, position=pos))
                 pos += 1
-    cells.append(Cell("failed-cell-0001", "cnn_b", "cutmix", 0, {"epochs": 3}, position=pos))
-    cells.append(Cell("pending-cell-001", "cnn_a", "cutmix", 0, {"epochs": 3}, position=pos + 1))
+    cells.append(Cell("failed-cell-0001", "cnn_b", "cutmix", 0, dict(recipe, label_smoothing=0.1), position=pos))
+    cells.append(Cell("pending-cell-001", "cnn_a", "cutmix", 0, dict(recipe, label_smoothing=0.0), position=pos + 1))
     store.add_cells(run.id, cells)
     for c in cells[:-2]:
         params, clean = MODELS[c.model]

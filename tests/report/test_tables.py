@@ -132,3 +132,11 @@ def test_compare_lists_unmatched_cells(fake_run, run_factory, tmp_path):
     assert "Δ shifted" in text and "cnn_b" in text
     assert tables.compare_markdown(rows, unmatched).rstrip().endswith("- only in A: cnn_a/none seed 0")
     store_b.close()
+
+
+def test_recipe_labels_show_core_fields_and_what_varies(fake_run):
+    _, store = fake_run
+    labels = tables.recipe_labels(summarize_run(store))
+    assert labels["cnn_b-none-0-0004"] == "adam lr=0.001 3ep label_smoothing=0.1"
+    assert labels["cnn_a-none-0-0000"] == "adam lr=0.001 3ep label_smoothing=0.0"  # batch_size is the same: hidden
+    assert tables.fmt_recipe({}, (), {"kind": "ensemble", "members": ["a", "b", "c"]}) == "ensemble of 3"
