@@ -198,101 +198,125 @@ def _leakage_and_outliers(train_images: np.ndarray, target: Target, target_stats
     }
 
 
+class Explainer:
+    """A run folder prepared once (data, shifted-set fingerprints, models, validation probabilities)
+    to explain any number of targets; :func:`explain` is the one-shot form."""
+
+    def __init__(self, run_dir: str | Path, options: ExplainOptions | None = None,
+                 progress: Progress | None = None) -> None:
+        self.options = options or ExplainOptions()
+        self.run_dir = Path(run_dir)
+        self.say = progress or (lambda _msg: None)
+        self.store, self.config, self.train, self.val = _run_data(self.run_dir)
+        shift_cfg = self.config.get("shifts", {})
+        shifts = list(shift_cfg.get("names", []))
+        severities = [int(s) for s in shift_cfg.get("severities", [1, 2, 3, 4, 5])]
+        shift_seed = int(shift_cfg.get("seed", 0))
+        ref_images = self.val.images[_stratified_subset(self.val.labels, self.options.reference_images,
+                                                        self.options.seed)]
+        self.say(f"fingerprinting {len(ref_images)} validation images under {len(shifts)} shifts"
+                 f" x {len(severities)} severities")
+        key = _cache_key(self.val.fingerprint(), shifts, severities, len(ref_images), shift_seed)
+        self.shifted = _load_or_compute_shifted(self.run_dir, ref_images, key, shifts, severities, shift_seed,
+                                                self.say)
+        self.val_stats = self.shifted[("clean", 0)]
+        self.reference = Reference.from_stats(self.val_stats)
+        self.families = _shift_families(shifts)
+        self.cells = [c for c in self.store.cells(status="done") if c.model_path]
+        if not self.cells:
+            raise CellbenchError(f"{self.run_dir}: no finished cells to estimate (run `cellbench run` first)")
+        self._models: dict[str, tuple[Any, np.ndarray]] = {}
+
+    def load_target(self, spec: str) -> Target:
+        """Load *spec* (labels only with ``options.labels``) at the run's image size."""
+        return load_target(spec, with_labels=self.options.labels, class_names=self.val.class_names)
+
+    def _model(self, cell: Any) -> tuple[Any, np.ndarray]:
+        """(model, validation probabilities) of *cell*, loaded once."""
+        if cell.key not in self._models:
+            load_model, predict_proba = _model_api()
+            model, _meta = load_model(cell.model_path)
+            val_p = _stored_val_proba(cell.model_path, len(self.val))
+            if val_p is None:
+                val_p = np.asarray(predict_proba(model, self.val.images))
+            self._models[cell.key] = (model, val_p)
+        return self._models[cell.key]
+
+    def explain(self, target: Target, *, data_checks: bool = True) -> dict[str, Any]:
+        """The whole result for *target* (see the module docstring)."""
+        from robustbench_cells.data.resize import resize_images
+
+        options, say = self.options, self.say
+        size = self.val.images.shape[1:3]
+        if target.images.shape[1:3] != size:
+            # Fingerprints compare like with like: the target at the resolution the shifts were applied to.
+            target = Target(resize_images(target.images, size), target.labels, target.paths, target.source)
+        say(f"fingerprinting {len(target.images)} target images")
+        target_stats = image_statistics(target.images)
+        candidates = rank_candidates(target_stats, self.shifted, self.families, self.reference)
+        fam_rank = rank_families(candidates)
+        matches = [(c.shift, c.severity) for c in candidates[:options.neighbours]]
+        result: dict[str, Any] = {
+            "run_dir": str(self.run_dir), "target": target.source, "n_target": int(len(target.images)),
+            "labels": bool(options.labels),
+            "fingerprint": {
+                "statistics": compare_to_reference(target_stats, self.val_stats, self.reference),
+                "nearest": [c.as_dict() for c in candidates[:15]],
+                "families": fam_rank,
+            },
+        }
+        if data_checks:
+            say("checking leakage and outliers")
+            result["data_checks"] = _leakage_and_outliers(self.train.images, target, target_stats, self.reference,
+                                                          self.val_stats)
+        result["cells"] = self._estimate_cells(target, candidates)
+        result["estimators"] = list(ESTIMATORS)
+        if options.labels:
+            result["estimator_errors"] = estimator_errors(result["cells"])
+        cell_inputs = [{**c, "accuracy": c["_accuracy"]} for c in result["cells"]]
+        result["recommendation"] = recommend(cell_inputs, fam_rank, matches,
+                                             candidates[0].distance if candidates else np.inf,
+                                             _augmentation_families())
+        for c in result["cells"]:
+            c.pop("_accuracy")
+        return result
+
+    def _estimate_cells(self, target: Target, candidates: list[Candidate]) -> list[dict[str, Any]]:
+        _load, predict_proba = _model_api()
+        val_y = self.val.labels
+        out = []
+        for i, cell in enumerate(self.cells, 1):
+            self.say(f"cell {i}/{len(self.cells)}: {cell.model}/{cell.augmentation}/{cell.seed}")
+            model, val_p = self._model(cell)
+            target_p = np.asarray(predict_proba(model, target.images))
+            accuracy = _cell_accuracy(self.store, cell.key)
+            estimates = all_estimates(val_p, val_y, target_p, candidates, accuracy, k=self.options.neighbours)
+            row: dict[str, Any] = {
+                "key": cell.key, "model": cell.model, "augmentation": cell.augmentation, "seed": cell.seed,
+                "val_accuracy": float(np.mean(val_p.argmax(1) == val_y)),
+                "clean_accuracy": accuracy.get(("clean", 0)),
+                "target_mean_confidence": float(target_p.max(1).mean()),
+                "estimates": estimates, "_accuracy": accuracy,
+            }
+            if self.options.labels and target.labels is not None:
+                true = float(np.mean(target_p.argmax(1) == target.labels))
+                row["true_accuracy"] = true
+                row["errors"] = {k: (None if v is None else v - true) for k, v in estimates.items()}
+            out.append(row)
+        return out
+
+
 def explain(run_dir: str | Path, target_spec: str, options: ExplainOptions | None = None,
             progress: Progress | None = None) -> dict[str, Any]:
     """Fingerprint, nearest shifts, per-cell accuracy estimates and a recommendation for *target_spec*."""
-    options = options or ExplainOptions()
-    run_dir = Path(run_dir)
-    say = progress or (lambda _msg: None)
-    store, config, train, val = _run_data(run_dir)
-    target = load_target(target_spec, with_labels=options.labels, class_names=val.class_names)
-    from robustbench_cells.data.resize import resize_images
-
-    size = val.images.shape[1:3]
-    if target.images.shape[1:3] != size:
-        # Fingerprints compare like with like: the target at the resolution the shifts were applied to.
-        target.images = resize_images(target.images, size)
-
-    shift_cfg = config.get("shifts", {})
-    shifts = list(shift_cfg.get("names", []))
-    severities = [int(s) for s in shift_cfg.get("severities", [1, 2, 3, 4, 5])]
-    shift_seed = int(shift_cfg.get("seed", 0))
-    ref_idx = _stratified_subset(val.labels, options.reference_images, options.seed)
-    ref_images = val.images[ref_idx]
-    say(f"fingerprinting {len(ref_images)} validation images under {len(shifts)} shifts x {len(severities)} severities")
-    key = _cache_key(val.fingerprint(), shifts, severities, len(ref_images), shift_seed)
-    shifted = _load_or_compute_shifted(run_dir, ref_images, key, shifts, severities, shift_seed, say)
-    val_stats = shifted[("clean", 0)]
-    reference = Reference.from_stats(val_stats)
-    say(f"fingerprinting {len(target.images)} target images")
-    target_stats = image_statistics(target.images)
-    families = _shift_families(shifts)
-    candidates = rank_candidates(target_stats, shifted, families, reference)
-    fam_rank = rank_families(candidates)
-    matches = [(c.shift, c.severity) for c in candidates[:options.neighbours]]
-
-    result: dict[str, Any] = {
-        "run_dir": str(run_dir), "target": target.source, "n_target": int(len(target.images)),
-        "labels": bool(options.labels),
-        "fingerprint": {
-            "statistics": compare_to_reference(target_stats, val_stats, reference),
-            "nearest": [c.as_dict() for c in candidates[:15]],
-            "families": fam_rank,
-        },
-    }
-    say("checking leakage and outliers")
-    result["data_checks"] = _leakage_and_outliers(train.images, target, target_stats, reference, val_stats)
-    result["cells"] = _estimate_cells(store, config, val, target, candidates, options, say)
-    result["estimators"] = list(ESTIMATORS)
-    if options.labels:
-        result["estimator_errors"] = estimator_errors(result["cells"])
-    aug_families = _augmentation_families()
-    cell_inputs = [{**c, "accuracy": c["_accuracy"]} for c in result["cells"]]
-    result["recommendation"] = recommend(cell_inputs, fam_rank, matches,
-                                         candidates[0].distance if candidates else np.inf, aug_families)
-    for c in result["cells"]:
-        c.pop("_accuracy")
-    return result
+    explainer = Explainer(run_dir, options, progress)
+    return explainer.explain(explainer.load_target(target_spec))
 
 
 def _augmentation_families() -> dict[str, str]:
     from robustbench_cells import plugins
 
     return {spec.name: spec.family for spec in plugins.augmentations()}
-
-
-def _estimate_cells(store: Any, config: dict[str, Any], val: Any, target: Target, candidates: list[Candidate],
-                    options: ExplainOptions, say: Progress) -> list[dict[str, Any]]:
-    load_model, predict_proba = _model_api()
-    cells = store.cells(status="done")
-    if not cells:
-        raise CellbenchError(f"{store.path.parent}: no finished cells to estimate (run `cellbench run` first)")
-    out = []
-    for i, cell in enumerate(cells, 1):
-        if not cell.model_path:
-            continue  # ensembles have no model of their own
-        say(f"cell {i}/{len(cells)}: {cell.model}/{cell.augmentation}/{cell.seed}")
-        model, _meta = load_model(cell.model_path)
-        val_p = _stored_val_proba(cell.model_path, len(val))
-        if val_p is None:
-            val_p = np.asarray(predict_proba(model, val.images))
-        target_p = np.asarray(predict_proba(model, target.images))
-        val_y = val.labels
-        accuracy = _cell_accuracy(store, cell.key)
-        estimates = all_estimates(val_p, val_y, target_p, candidates, accuracy, k=options.neighbours)
-        row: dict[str, Any] = {
-            "key": cell.key, "model": cell.model, "augmentation": cell.augmentation, "seed": cell.seed,
-            "val_accuracy": float(np.mean(val_p.argmax(1) == val_y)),
-            "clean_accuracy": accuracy.get(("clean", 0)),
-            "target_mean_confidence": float(target_p.max(1).mean()),
-            "estimates": estimates, "_accuracy": accuracy,
-        }
-        if options.labels and target.labels is not None:
-            true = float(np.mean(target_p.argmax(1) == target.labels))
-            row["true_accuracy"] = true
-            row["errors"] = {k: (None if v is None else v - true) for k, v in estimates.items()}
-        out.append(row)
-    return out
 
 
 def _stored_val_proba(model_path: str, n_val: int) -> np.ndarray | None:
