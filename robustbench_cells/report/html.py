@@ -203,13 +203,25 @@ def _shift_function() -> Callable[[np.ndarray, str, int, int], np.ndarray]:
     return shift_images
 
 
-def _pick_samples(images: np.ndarray, labels: np.ndarray, split: np.ndarray | None, n: int) -> np.ndarray:
-    """The first image of each of *n* different classes, from the test split when the data has one."""
-    idx = np.flatnonzero(split == "test") if split is not None and np.any(split == "test") else np.arange(len(labels))
+def _test_part(dataset, summary: RunSummary):
+    """The run's test split: the cells' ``config["split"]`` (seed, fractions) when recorded, else the data's own."""
+    from robustbench_cells.data.splits import split_dataset
+
+    split = next((c.cell.config["split"] for c in summary.cells if isinstance(c.cell.config.get("split"), dict)), None)
+    if split is not None:
+        return split_dataset(dataset, int(split.get("seed", 0)),
+                             tuple(split.get("fractions", (0.7, 0.1, 0.2))))["test"]
+    if dataset.split is not None and np.any(dataset.split == "test"):
+        return dataset.subset(np.flatnonzero(dataset.split == "test"))
+    return dataset
+
+
+def _pick_samples(images: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """The first image of each of *n* different classes."""
     picked: list[int] = []
-    for i in idx:
+    for i in range(len(labels)):
         if all(labels[j] != labels[i] for j in picked):
-            picked.append(int(i))
+            picked.append(i)
         if len(picked) == n:
             break
     return images[picked]
@@ -232,7 +244,13 @@ def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
         shift = _shift_function()
     except ImportError as exc:
         return head + _note(f"shifted test sets are not available ({exc}); sample images skipped")
-    samples = _pick_samples(dataset.images, dataset.labels, dataset.split, n_images)
+    try:
+        test = _test_part(dataset, summary)
+    except CellbenchError as exc:
+        return head + _note(f"cannot split {summary.run.data_spec!r} as the run did ({exc}); sample images skipped")
+    samples = _pick_samples(test.images, test.labels, n_images)
+    if len(samples) == 0:
+        return head + _note(f"the test split of {summary.run.data_spec!r} is empty; sample images skipped")
     rows, notes = [], []
     for family in summary.family_list:
         for name in sorted(n for n, f in summary.families.items() if f == family):

@@ -54,7 +54,7 @@ class ReportTestPlugin:
             rng = np.random.default_rng(0)
             labels = np.repeat(np.arange(8), 3)
             images = rng.integers(0, 255, (len(labels), 32, 32, 3), dtype=np.uint8)
-            split = np.array(["train", "val", "test"] * 8)
+            split = None if arg == "nosplit" else np.array(["train", "val", "test"] * 8)
             return Dataset(images, labels, CELL_CLASSES, source="rt_data", split=split)
 
         register(DatasetSpec("rt_data", load))
@@ -68,7 +68,7 @@ def test_plugins(monkeypatch):
     return host
 
 
-def make_run(path, data_spec: str = "rt_data", seed: int = 0) -> ResultStore:
+def make_run(path, data_spec: str = "rt_data", seed: int = 0, config: dict | None = None) -> ResultStore:
     """A run with 2 models x 3 augmentations (+ a second seed, a failed and a pending cell)."""
     rng = np.random.default_rng(seed)
     store = ResultStore(path, create=True)
@@ -79,7 +79,8 @@ def make_run(path, data_spec: str = "rt_data", seed: int = 0) -> ResultStore:
             for s in ([0, 1] if (model, aug) == ("cnn_a", "simple") else [0]):
                 recipe = {"optimizer": "adam", "learning_rate": 1e-3, "epochs": 3, "batch_size": 64,
                           "label_smoothing": 0.1 if model == "cnn_b" else 0.0}
-                cells.append(Cell(f"{model}-{aug}-{s}-{pos:04d}", model, aug, s, recipe, position=pos))
+                cells.append(Cell(f"{model}-{aug}-{s}-{pos:04d}", model, aug, s, recipe, dict(config or {}),
+                                  position=pos))
                 pos += 1
     cells.append(Cell("failed-cell-0001", "cnn_b", "cutmix", 0, dict(recipe, label_smoothing=0.1), position=pos))
     cells.append(Cell("pending-cell-001", "cnn_a", "cutmix", 0, dict(recipe, label_smoothing=0.0), position=pos + 1))
