@@ -59,11 +59,11 @@ def test_samples_come_from_the_runs_test_split(tmp_path, run_factory, with_shift
     from robustbench_cells.data.specs import load_dataset
     from robustbench_cells.data.splits import split_dataset
 
-    split = {"seed": 3, "fractions": [0.34, 0.33, 0.33]}
+    split = {"seed": 1, "fractions": [0.34, 0.33, 0.33]}
     store = run_factory(tmp_path / "r", data_spec="rt_data:nosplit", config={"split": split})
     images = embedded_pngs(html.build_report(summarize_run(store)))
     data = load_dataset("rt_data:nosplit")
-    test = split_dataset(data, 3, (0.34, 0.33, 0.33))["test"]
+    test = split_dataset(data, 1, (0.34, 0.33, 0.33))["test"]
     assert not np.array_equal(test.images[0], data.images[0])  # so the check below means something
     np.testing.assert_array_equal(images[3][:, :32], test.images[0])  # first strip starts with the clean image
     store.close()
