@@ -70,7 +70,14 @@ def swap_batchnorm(model: Any, norm: str) -> Any:
             return norm_layer(norm, channels, name=layer.name)
         return layer.__class__.from_config(layer.get_config())
 
-    new = keras.models.clone_model(model, clone_function=clone)
+    def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
+        # The graph recorded BatchNorm's `mask`/`training` arguments; GroupNormalization takes neither.
+        if isinstance(layer, keras.layers.GroupNormalization):
+            kwargs.pop("mask", None)
+            kwargs.pop("training", None)
+        return layer(*args, **kwargs)
+
+    new = keras.models.clone_model(model, clone_function=clone, call_function=call)
     for layer in new.layers:
         if layer.name in replaced or not layer.weights:
             continue

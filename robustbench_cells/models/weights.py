@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,15 @@ def load_weights_file(model: Any, weights: str | None, name: str, base: Any = No
         if target is None:
             continue
         try:
-            target.load_weights(str(path))
-            return model
+            # A failed attempt warns once per skipped container: keep those out of the user's way.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                target.load_weights(str(path))
         except Exception as exc:  # a mismatching file: try the base next, then report both
             errors.append(" ".join(str(exc).split())[:200])
+            continue
+        if caught:
+            warnings.warn(f"model {name!r}: weights file {path}: {len(caught)} warning(s) while loading, "
+                          f"first: {' '.join(str(caught[0].message).split())[:200]}", stacklevel=2)
+        return model
     raise CellbenchError(f"model {name!r}: weights file {path} does not fit this model: {' | '.join(errors)}")
