@@ -364,7 +364,9 @@ def _run_phase(model: Any, batches: Any, val: Any, recipe: Recipe, class_weights
             lr = learning_rate_at(recipe, epoch, base_lr, epochs)
         optimizer.learning_rate = lr
         total_loss, total_correct, seen = 0.0, 0.0, 0
-        for x, y in batches.epoch(start_epoch + epoch):
+        # iterate() prepares the next batches in a background thread while TF runs the step.
+        source = batches.iterate(start_epoch + epoch) if hasattr(batches, "iterate") else batches.epoch(start_epoch + epoch)
+        for x, y in source:
             loss, correct = step(x, y)
             loss = float(loss)
             if not math.isfinite(loss):
