@@ -1,9 +1,96 @@
-"""CLI commands: shifts (not written yet)."""
+"""``cellbench shifts preview``: a grid of shifted images (rows = shifts, columns = severities 0..5)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import typer
+
+from robustbench_cells.errors import CellbenchError
+
+shifts_app = typer.Typer(help="Synthetic test-time shifts: preview the suite.", no_args_is_help=True)
+
+
+def pick_preview_images(images: np.ndarray, labels: np.ndarray | None, count: int) -> np.ndarray:
+    """Indices of up to *count* images, one per class in turn (the first image of each class)."""
+    if labels is None or len(labels) == 0:
+        return np.arange(min(count, len(images)))
+    firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
+    return np.array(firsts[:count])
+
+
+def preview_grid(images: np.ndarray, shift_names: list[str], seed: int = 0, severities: int = 5,
+                 row_labels: list[str] | None = None, cell_inches: float = 1.0):
+    """A matplotlib figure: one row per shift (row ``r`` shows ``images[r % len(images)]``), columns
+    severity 0..*severities*. Each shifted image is made by :func:`bench.shiftsets.shift_images`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robustbench_cells import plugins
+    from robustbench_cells.bench.shiftsets import shift_images
+
+    registry = plugins.shifts()
+    rows, cols = len(shift_names), severities + 1
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * cell_inches + 1.6, rows * cell_inches + 0.4),
+                             squeeze=False)
+    for r, name in enumerate(shift_names):
+        spec = registry.get(name)
+        image = images[r % len(images)][None]
+        for s in range(cols):
+            ax = axes[r, s]
+            ax.imshow(shift_images(image, name, s, seed)[0], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title("clean" if s == 0 else f"severity {s}", fontsize=8)
+        label = f"{name}\n({spec.family})" + (f"\n{row_labels[r]}" if row_labels else "")
+        axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+@shifts_app.command("preview")
+def preview_command(
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+    data: str = typer.Option("synthetic", "--data", help="Data set spec (synthetic, folder:PATH, npz:PATH, ...)."),
+    shifts: str = typer.Option("*", "--shifts", help="fnmatch pattern on shift names or families, e.g. '*blur*' or 'noise'."),
+    index: int = typer.Option(-1, "--index", help="Show this image in every row (default: one image per class, in turn)."),
+    seed: int = typer.Option(0, "--seed", help="Shift seed."),
+) -> None:
+    """Write a grid of shifted images: rows = shifts, columns = severities 0..5."""
+    from robustbench_cells import plugins
+    from robustbench_cells.cli.console import console
+    from robustbench_cells.data.specs import load_dataset
+
+    names = [spec.name for spec in plugins.shifts().list(shifts)]
+    if not names:
+        raise CellbenchError(f"--shifts {shifts!r}: matches no shift (see `cellbench ls shifts`)")
+    if out.suffix.lower() != ".png":
+        raise CellbenchError(f"--out {out}: must be a .png file")
+    dataset = load_dataset(data)
+    if len(dataset) == 0:
+        raise CellbenchError(f"--data {data}: the data set is empty")
+    if index >= len(dataset):
+        raise CellbenchError(f"--index {index}: the data set has {len(dataset)} images")
+    pool = dataset
+    if dataset.split is not None and (dataset.split == "test").any() and index < 0:
+        pool = dataset.subset(np.flatnonzero(dataset.split == "test"))
+    picked = np.array([index]) if index >= 0 else pick_preview_images(pool.images, pool.labels, 8)
+    images = (dataset if index >= 0 else pool).images[picked]
+    labels = (dataset if index >= 0 else pool).labels[picked]
+    row_labels = [pool.class_names[labels[r % len(labels)]] for r in range(len(names))]
+    fig = preview_grid(images, names, seed=seed, row_labels=row_labels)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise CellbenchError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    console.print(f"wrote {out} ({len(names)} shifts x severities 0..5, data {data})")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to *app*."""
+    """Add the ``shifts`` command group."""
+    app.add_typer(shifts_app, name="shifts")

@@ -38,9 +38,9 @@ def background(images: np.ndarray, param: tuple[float, float], rng: np.random.Ge
 SHIFTS: tuple[tuple, ...] = (
     # noise
     ("gaussian_noise", "noise", noise.gaussian_noise, (0.02, 0.035, 0.05, 0.07, 0.1), "additive Gaussian sensor noise (sigma, 0..1 scale)"),
-    ("shot_noise", "noise", noise.shot_noise, (500, 250, 120, 60, 30), "photon (Poisson) noise (photons per white pixel)"),
+    ("shot_noise", "noise", noise.shot_noise, (800, 400, 200, 100, 50), "photon (Poisson) noise (photons per white pixel)"),
     ("impulse_noise", "noise", noise.impulse_noise, (0.01, 0.02, 0.04, 0.07, 0.1), "salt and pepper (fraction of samples)"),
-    ("speckle_noise", "noise", noise.speckle_noise, (0.05, 0.08, 0.12, 0.17, 0.24), "multiplicative noise (sigma)"),
+    ("speckle_noise", "noise", noise.speckle_noise, (0.03, 0.06, 0.09, 0.13, 0.18), "multiplicative noise (sigma)"),
     # blur
     ("defocus_blur", "blur", blur.defocus_blur, (0.8, 1.2, 1.6, 2.2, 3.0), "lens defocus, disk kernel (radius px)"),
     ("motion_blur", "blur", blur.motion_blur, (2, 3.5, 5, 7, 9), "linear motion, random direction (length px)"),
@@ -55,12 +55,12 @@ SHIFTS: tuple[tuple, ...] = (
     ("brightness_down", "photometric", photometric.brightness, (-0.05, -0.1, -0.15, -0.2, -0.3), "darker exposure (added, 0..1)"),
     ("contrast_up", "photometric", photometric.contrast, (1.15, 1.3, 1.5, 1.75, 2.0), "more contrast (factor)"),
     ("contrast_down", "photometric", photometric.contrast, (0.85, 0.7, 0.55, 0.4, 0.3), "less contrast (factor)"),
-    ("saturate", "photometric", photometric.saturate, ((1.2, 0), (1.5, 0), (1.9, 0), (2.4, 0.05), (3, 0.1)), "HSV saturation (factor, offset)"),
+    ("saturate", "photometric", photometric.saturate, ((1.15, 0), (1.35, 0), (1.6, 0), (2.0, 0.03), (2.5, 0.06)), "HSV saturation (factor, offset)"),
     ("gamma", "photometric", photometric.gamma, (1.15, 1.35, 1.6, 1.9, 2.3), "camera gamma curve (exponent)"),
     ("hue_shift", "photometric", photometric.hue_shift, (6, 12, 20, 30, 45), "hue rotation (degrees)"),
     ("white_balance", "photometric", photometric.white_balance, ((1.03, 1, 0.96), (1.06, 1, 0.92), (1.1, 1, 0.87), (1.15, 1, 0.8), (1.2, 1, 0.72)), "warm illumination colour (R, G, B gains)"),
     # stain
-    ("stain_shift", "stain", stain.stain_shift, ((1.1, 0.95, 0.03), (1.2, 0.9, 0.05), (1.35, 0.82, 0.07), (1.5, 0.75, 0.09), (1.7, 0.65, 0.1)), "another lab's staining, HED space (H gain, E gain, per-image jitter)"),
+    ("stain_shift", "stain", stain.stain_shift, ((1.15, 0.85, 0.03), (1.3, 0.72, 0.05), (1.5, 0.6, 0.07), (1.75, 0.48, 0.09), (2.0, 0.36, 0.1)), "another lab's staining, HED space (H gain, E gain, per-image jitter)"),
     ("stain_deposit", "stain", stain.stain_deposit, ((2, 1.2), (4, 1.5), (6, 1.8), (9, 2.0), (12, 2.4)), "stain precipitate blotches (count, size px)"),
     # microscopy
     ("bubble", "microscopy", microscopy.bubble, ((1, 10), (1, 14), (2, 16), (2, 20), (3, 24)), "air bubbles (count, radius px)"),
@@ -73,7 +73,7 @@ SHIFTS: tuple[tuple, ...] = (
     ("scale", "geometric", geometric.scale, (1.08, 1.16, 1.25, 1.35, 1.5), "magnification (zoom factor)"),
     ("translation", "geometric", geometric.translation, (0.04, 0.08, 0.12, 0.17, 0.22), "off-centre crop (fraction of side)"),
     # background
-    ("background", "background", background, ((0.2, 0.0), (0.4, 0.02), (0.6, 0.04), (0.8, 0.06), (1.0, 0.08)), "cell on a foreign background (opacity, max offset)"),
+    ("background", "background", background, ((0.1, 0.0), (0.25, 0.02), (0.45, 0.04), (0.7, 0.06), (1.0, 0.08)), "cell on a foreign background (opacity, max offset)"),
     # occlusion
     ("occlusion", "occlusion", occlusion.occlusion, ((1, 0.03), (1, 0.06), (2, 0.1), (2, 0.15), (3, 0.2)), "dark debris rectangles (count, area fraction)"),
 )

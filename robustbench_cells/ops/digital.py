@@ -31,7 +31,7 @@ def _down_up(images: np.ndarray, factor: float, up: int) -> np.ndarray:
 
 def pixelate(images: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
     """Shrink to *factor* of the size (area average) and blow back up with nearest neighbour (blocks)."""
-    return _down_up(images, factor, cv2.INTER_NEAREST)
+    return _down_up(images, factor, cv2.INTER_NEAREST_EXACT)  # pixel-centre aligned (no half-pixel shift)
 
 
 def downscale(images: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:

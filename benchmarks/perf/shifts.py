@@ -1,0 +1,135 @@
+"""Throughput of the shift suite on real 96x96 PBC test images.
+
+Single thread (OpenCV and BLAS limited to one thread): images/s per shift at each severity, next to
+the fastest peer measured on this machine (imagecorruptions 1.1.2, medmnistc 0.1.0,
+albumentations 2.0.8; severity 3, 512 images). ``--suite`` also times the whole suite x 5 severities
+over all PBC test images through ``ShiftCache.build_all`` (generation + verified cache writes) with
+``--jobs`` threads.
+
+    .venv/bin/python benchmarks/perf/shifts.py --n 512 --repeat 3
+    .venv/bin/python benchmarks/perf/shifts.py --suite --jobs 2
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # single-thread BLAS (the stain matrix products) before numpy loads
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PBC = Path(os.environ.get("CELLBENCH_PBC", ROOT.parent / "shared" / "data" / "pbc96"))
+
+#: Fastest peer on the same corruption, images/s, one thread, 512 PBC images, severity 3 (from the issue).
+PEERS: dict[str, tuple[str, float]] = {
+    "gaussian_noise": ("albumentations GaussNoise", 9917),
+    "shot_noise": ("imagecorruptions", 496),
+    "impulse_noise": ("imagecorruptions", 1948),
+    "defocus_blur": ("medmnistc", 2874),
+    "motion_blur": ("albumentations MotionBlur", 14195),
+    "zoom_blur": ("albumentations ZoomBlur", 5186),
+    "jpeg_compression": ("albumentations ImageCompression", 15729),
+    "pixelate": ("imagecorruptions", 18141),
+    "brightness_up": ("medmnistc", 23024),
+    "brightness_down": ("medmnistc", 23024),
+    "contrast_up": ("imagecorruptions", 4321),
+    "contrast_down": ("imagecorruptions", 4321),
+    "saturate": ("medmnistc", 677),
+    "stain_deposit": ("medmnistc", 8079),
+    "bubble": ("medmnistc", 15173),
+}
+
+
+def load_pbc(split: str = "test", n: int | None = None) -> np.ndarray:
+    """PBC images of *split* (all, or the first *n* balanced over classes)."""
+    if not (PBC / "SPLITS.csv").is_file():
+        sys.exit(f"PBC data not found at {PBC} (set CELLBENCH_PBC)")
+    rows = [r for r in csv.DictReader(open(PBC / "SPLITS.csv")) if r["split"] == split]
+    if n is not None:
+        by_class: dict[str, list[str]] = {}
+        for r in rows:
+            by_class.setdefault(r["label"], []).append(r["path"])
+        order = [p for group in zip(*by_class.values()) for p in group]
+        paths = order[:n]
+    else:
+        paths = [r["path"] for r in rows]
+    return np.stack([cv2.cvtColor(cv2.imread(str(PBC / p)), cv2.COLOR_BGR2RGB) for p in paths])
+
+
+def per_shift(images: np.ndarray, pattern: str, repeat: int) -> None:
+    from robustbench_cells import plugins
+    from robustbench_cells.bench.shiftsets import shift_images
+
+    cv2.setNumThreads(1)
+    names = [s.name for s in plugins.shifts().list(pattern)]
+    print(f"{len(images)} PBC test images 96x96, one thread, best of {repeat}; images/s")
+    print(f"| shift | sev 1 | sev 2 | sev 3 | sev 4 | sev 5 | fastest peer (sev 3) | |")
+    print("|---|---:|---:|---:|---:|---:|---|---|")
+    total_time = 0.0
+    total_images = 0
+    for name in names:
+        rates = []
+        for sev in range(1, 6):
+            best = float("inf")
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                shift_images(images, name, sev, seed=0)
+                best = min(best, time.perf_counter() - t0)
+            rates.append(len(images) / best)
+            total_time += best
+            total_images += len(images)
+        peer = PEERS.get(name)
+        verdict = "" if peer is None else ("faster" if rates[2] >= peer[1] else "SLOWER")
+        peer_txt = f"{peer[1]:,.0f} ({peer[0]})" if peer else "-"
+        print(f"| {name} | " + " | ".join(f"{r:,.0f}" for r in rates) + f" | {peer_txt} | {verdict} |")
+    print(f"\nwhole suite, {len(names)} shifts x 5 severities: {total_images / total_time:,.0f} image-shifts/s "
+          f"on one thread ({total_time:.1f} s for {total_images:,} image-shifts)")
+
+
+def whole_suite(jobs: int) -> None:
+    from robustbench_cells import plugins
+    from robustbench_cells.bench.shiftsets import ShiftCache, images_fingerprint
+
+    images = load_pbc("test")
+    names = plugins.shifts().names()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = ShiftCache(tmp)
+        fingerprint = images_fingerprint(images)
+        t0 = time.perf_counter()
+        cache.build_all(images, fingerprint, names, (1, 2, 3, 4, 5), seed=0, jobs=jobs)
+        built = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cache.build_all(images, fingerprint, names, (1, 2, 3, 4, 5), seed=0, jobs=jobs)
+        reread = time.perf_counter() - t0
+    sets = len(names) * 5
+    print(f"whole suite: {len(names)} shifts x 5 severities over {len(images):,} PBC test images "
+          f"({sets} sets, {sets * len(images):,} image-shifts), jobs={jobs}: generated and cached in "
+          f"{built:.1f} s; second call (all cache hits, verified) {reread:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Shift-suite throughput on real PBC images.")
+    parser.add_argument("--n", type=int, default=512, help="images for the per-shift table")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--shifts", default="*", help="fnmatch pattern")
+    parser.add_argument("--suite", action="store_true", help="time the whole suite on all test images instead")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    if args.suite:
+        whole_suite(args.jobs)
+    else:
+        per_shift(load_pbc("test", args.n), args.shifts, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
