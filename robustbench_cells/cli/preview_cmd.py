@@ -1,9 +1,144 @@
-"""CLI commands: preview (not written yet)."""
+"""``cellbench preview augmentation NAME``: a grid of original images and augmented copies."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import typer
+
+from robustbench_cells.errors import CellbenchError
+
+preview_app = typer.Typer(help="Preview training augmentations on real images.", no_args_is_help=True)
+
+
+def parse_augmentation(name: str, options: list[str]) -> list[dict[str, Any]]:
+    """``"simple+mixup"`` (or ``"simple,mixup"``) plus ``KEY=VALUE`` / ``NAME.KEY=VALUE`` options
+    -> the pipeline's list of ``{"name": ..., **options}`` tables. Values are Python literals
+    (``0.5``, ``(0.8, 1.2)``, ``['noise']``) or plain strings."""
+    names = [n.strip() for n in name.replace(",", "+").split("+") if n.strip()]
+    if not names:
+        raise CellbenchError("augmentation NAME is empty (see `cellbench ls augmentations`)")
+    tables: list[dict[str, Any]] = [{"name": n} for n in names]
+    for item in options:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise CellbenchError(f"--option {item!r}: expected KEY=VALUE (or NAME.KEY=VALUE)")
+        key = key.strip()
+        target, _, opt = key.rpartition(".")
+        if target:
+            matches = [t for t in tables if t["name"] == target]
+            if not matches:
+                raise CellbenchError(f"--option {item!r}: {target!r} is not one of {', '.join(names)}")
+        elif len(tables) == 1:
+            matches = tables
+        else:
+            raise CellbenchError(f"--option {item!r}: say which augmentation, e.g. {names[0]}.{key}=...")
+        try:
+            value: Any = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            value = raw.strip()
+        for table in matches:
+            table[opt] = value
+    return tables
+
+
+def augmentation_grid(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
+                      augmentation: list[dict[str, Any]], copies: int = 5, seed: int = 0, cell_inches: float = 1.0):
+    """A matplotlib figure: row = image, column 0 = original, columns 1..copies = augmented draws.
+
+    Batch augmentations (MixUp/CutMix) mix within the shown images; their soft label is printed
+    under each copy.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robustbench_cells.pipeline import (apply_batch_steps, apply_image_steps, augmentation_label,
+                                            resolve_augmentation)
+
+    steps = resolve_augmentation(augmentation)
+    n, c = len(images), len(class_names)
+    onehot = np.zeros((n, c), np.float32)
+    onehot[np.arange(n), labels] = 1.0
+    columns = []
+    for j in range(copies):
+        rng = np.random.default_rng([seed, j])
+        x = apply_image_steps(steps, images, rng).astype(np.float32)
+        x, y = apply_batch_steps(steps, x, onehot, rng)
+        columns.append((np.clip(np.rint(x), 0, 255).astype(np.uint8), y))
+    mixed = any(s.spec.kind == "batch" for s in steps)
+    fig, axes = plt.subplots(n, copies + 1, figsize=((copies + 1) * cell_inches + 0.8, n * cell_inches * (1.15 if mixed else 1) + 0.5),
+                             squeeze=False)
+    for r in range(n):
+        panels = [(images[r], None)] + [(col[0][r], col[1][r]) for col in columns]
+        for k, (img, y) in enumerate(panels):
+            ax = axes[r, k]
+            ax.imshow(img, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title("original" if k == 0 else f"draw {k}", fontsize=8)
+            if mixed and y is not None:
+                top = np.argsort(y)[::-1][:2]
+                ax.set_xlabel(" ".join(f"{class_names[t][:4]}:{y[t]:.2f}" for t in top if y[t] > 0.005), fontsize=6)
+        axes[r, 0].set_ylabel(class_names[labels[r]], fontsize=7, rotation=0, ha="right", va="center")
+    fig.suptitle(augmentation_label(augmentation), fontsize=9)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+@preview_app.command("augmentation")
+def augmentation_command(
+    name: str = typer.Argument(..., help="Augmentation name, or several joined by '+': simple+mixup."),
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+    data: str = typer.Option("synthetic", "--data", help="Data set spec (synthetic, folder:PATH, npz:PATH, ...)."),
+    count: int = typer.Option(8, "--count", "-n", help="How many images (rows); one per class in turn."),
+    copies: int = typer.Option(5, "--copies", "-k", help="Augmented draws per image (columns)."),
+    option: list[str] = typer.Option([], "--option", "-O",
+                                     help="KEY=VALUE option (NAME.KEY=VALUE when several); repeatable."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the draws."),
+) -> None:
+    """Write a grid of original images and augmented copies (rows = images, columns = draws)."""
+    from robustbench_cells.cli.console import console
+    from robustbench_cells.data.specs import load_dataset
+
+    if out.suffix.lower() != ".png":
+        raise CellbenchError(f"--out {out}: must be a .png file")
+    if not 1 <= count <= 64:
+        raise CellbenchError(f"--count {count}: must be 1..64")
+    if not 1 <= copies <= 16:
+        raise CellbenchError(f"--copies {copies}: must be 1..16")
+    augmentation = parse_augmentation(name, option)
+    from robustbench_cells.pipeline import resolve_augmentation
+
+    resolve_augmentation(augmentation)  # fail on a bad name/option before loading data
+    dataset = load_dataset(data)
+    if len(dataset) == 0:
+        raise CellbenchError(f"--data {data}: the data set is empty")
+    # One image per class in turn (first, second, ... of each class), so every class is shown.
+    by_class = [np.flatnonzero(dataset.labels == k) for k in range(dataset.num_classes)]
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < min(count, len(dataset)):
+        for idx in by_class:
+            if depth < len(idx) and len(picked) < count:
+                picked.append(int(idx[depth]))
+        depth += 1
+    sel = np.array(picked)
+    fig = augmentation_grid(dataset.images[sel], dataset.labels[sel], dataset.class_names, augmentation,
+                            copies=copies, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise CellbenchError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    console.print(f"wrote {out} ({len(sel)} images x {copies} draws of {name}, data {data})")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to *app*."""
+    """Add the ``preview`` command group."""
+    app.add_typer(preview_app, name="preview")

@@ -1,0 +1,39 @@
+"""``cellbench preview augmentation``: writes a grid; user mistakes exit 2 with one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from robustbench_cells.cli.preview_cmd import parse_augmentation
+from robustbench_cells.errors import CellbenchError
+
+
+def test_preview_writes_a_png(tmp_path, cli):
+    out = tmp_path / "grid.png"
+    code, stdout, err = cli("preview", "augmentation", "simple+mixup", "--data", "synthetic:24", "--out", out,
+                            "-n", "3", "-k", "2", "-O", "simple.rotation=15")
+    assert code == 0, err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "wrote" in stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("preview", "augmentation", "simpel"), "unknown augmentation 'simpel'"),
+    (("preview", "augmentation", "simple", "-O", "rotaton=3"), "'rotaton'"),
+    (("preview", "augmentation", "simple", "-O", "rotation=lots"), "option 'rotation'"),
+    (("preview", "augmentation", "simple+mixup", "-O", "alpha=1"), "say which augmentation"),
+])
+def test_preview_user_errors(tmp_path, cli, args, message):
+    code, _, err = cli(*args, "--out", tmp_path / "x.png", "--data", "synthetic:8")
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_parse_augmentation_options():
+    assert parse_augmentation("simple", ["zoom=(0.8, 1.2)", "flip=horizontal"]) == [
+        {"name": "simple", "zoom": (0.8, 1.2), "flip": "horizontal"}]
+    assert parse_augmentation("simple,cutmix", ["cutmix.alpha=0.5"]) == [{"name": "simple"},
+                                                                        {"name": "cutmix", "alpha": 0.5}]
+    with pytest.raises(CellbenchError, match="KEY=VALUE"):
+        parse_augmentation("simple", ["rotation"])
