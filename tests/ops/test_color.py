@@ -1,0 +1,51 @@
+"""ops.color: conversions invert each other; the stain transform is identity at scale 1 and acts per image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robustbench_cells.ops import color
+
+
+def _images(n=4, size=16, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def test_od_and_hed_round_trips_are_exact():
+    x = _images()
+    assert np.array_equal(color.od_to_rgb(color.rgb_to_od(x)), x)
+    assert np.array_equal(color.hed_to_rgb(color.rgb_to_hed(x)), x)
+    assert color.rgb_to_od(np.array([255], np.uint8))[0] == 0.0
+
+
+def test_hsv_round_trip_and_ranges():
+    x = _images()
+    hsv = color.rgb_to_hsv(x)
+    assert hsv.dtype == np.float32 and 0 <= hsv[..., 0].min() and hsv[..., 0].max() < 360
+    assert hsv[..., 1:].max() <= 1.0
+    assert np.abs(color.hsv_to_rgb(hsv).astype(int) - x).max() <= 1
+    assert color.rgb_to_hsv(x[0]).shape == x[0].shape  # single image accepted
+
+
+def test_stain_transform_identity_and_direction():
+    x = _images(size=24)
+    assert np.abs(color.stain_transform(x, (1, 1, 1)).astype(int) - x).max() <= 1
+    more_h = color.stain_transform(x, (1.5, 1, 1))
+    # more haematoxylin: higher H concentration on average
+    assert color.rgb_to_hed(more_h)[..., 0].mean() > color.rgb_to_hed(x)[..., 0].mean()
+
+
+def test_stain_transform_per_image_parameters():
+    x = np.repeat(_images(1), 3, axis=0)
+    scale = np.array([[1, 1, 1], [1.4, 1, 1], [1, 0.6, 1]], np.float32)
+    out = color.stain_transform(x, scale)
+    assert np.abs(out[0].astype(int) - x[0]).max() <= 1
+    assert not np.array_equal(out[1], out[2])
+    # the per-image result equals the single-image call
+    assert np.array_equal(out[1], color.stain_transform(x[1:2], scale[1])[0])
+
+
+def test_stain_jitter_params_shapes_and_ranges():
+    scale, bias = color.stain_jitter_params(10, np.random.default_rng(0), 0.1, 0.02)
+    assert scale.shape == bias.shape == (10, 3)
+    assert (abs(scale - 1) <= 0.1).all() and (abs(bias) <= 0.02).all()

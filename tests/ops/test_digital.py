@@ -1,0 +1,33 @@
+"""ops.digital: JPEG matches OpenCV's codec; pixelate makes blocks; downscale loses detail."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from robustbench_cells.ops import digital
+
+RNG = np.random.default_rng(0)
+X = cv2.GaussianBlur(RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8), (0, 0), 2)[None].repeat(3, axis=0)
+
+
+def test_jpeg_is_a_real_jpeg_round_trip():
+    out = digital.jpeg_compression(X, 20, RNG)
+    bgr = cv2.imdecode(cv2.imencode(".jpg", X[0][..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 20])[1], cv2.IMREAD_COLOR)
+    assert np.abs(out[0].astype(int) - bgr[..., ::-1]).max() <= 2
+    worse = np.abs(digital.jpeg_compression(X, 5, RNG).astype(int) - X).mean()
+    assert worse > np.abs(out.astype(int) - X).mean() > 0
+
+
+def test_pixelate_makes_constant_blocks():
+    out = digital.pixelate(X, 0.25, RNG)  # 64 -> 16 px: 4x4 blocks
+    blocks = out[0].reshape(16, 4, 16, 4, 3)
+    assert (blocks == blocks[:, :1, :, :1]).all()
+
+
+def test_downscale_is_smooth_not_blocky():
+    out = digital.downscale(X, 0.5, RNG)
+    assert out.shape == X.shape
+    assert 0 < np.abs(out.astype(int) - X).mean() < 20
+    flat = np.full((1, 30, 30, 3), 90, np.uint8)
+    assert np.array_equal(digital.downscale(flat, 0.3, RNG), flat)
