@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -96,20 +97,51 @@ def unfinished_row(c: CellSummary, recipe: str) -> dict[str, str]:
     return row
 
 
-def summary_table(summary: RunSummary) -> Table:
-    """Table (1): one row per cell, sorted by mean shifted accuracy; unfinished cells last, without numbers."""
+NUMERIC_COLUMNS = ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")
+
+
+#: Columns left out, in this order, while table (1) is wider than the terminal (JSON/CSV/HTML keep them).
+OPTIONAL_COLUMNS = ("ECE shifted", "params", "seed", "rBE")
+
+
+def summary_table(summary: RunSummary, width: int | None = None) -> Table:
+    """Table (1): one row per cell, sorted by mean shifted accuracy; unfinished cells last, without numbers.
+
+    When every cell has the same recipe it moves from a column to the caption; with *width* (the
+    terminal's), :data:`OPTIONAL_COLUMNS` are dropped until the rest fits, so names do not get folded.
+    """
     name = summary.run.name if summary.run else "run"
-    table = Table(title=f"{name}: clean vs shifted test accuracy (%), best mean shifted first",
-                  caption="mean shifted = mean over every (shift, severity 1-5) test set; gap = clean val - "
-                          "mean shifted; rBE < 1 = more robust than the reference")
-    for col in SUMMARY_COLUMNS:
-        numeric = col in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")
-        table.add_column(col, justify="right" if numeric else "left", style="bold" if col == "mean shifted" else None)
     labels = recipe_labels(summary)
-    for c in summary.done:
-        table.add_row(*summary_row(c, labels[c.key]).values())
-    for c in summary.not_done:
-        table.add_row(*unfinished_row(c, labels[c.key]).values(), style="red" if c.cell.status == "failed" else "dim")
+    shared = set(labels.values())
+    one_recipe = len(shared) == 1
+    caption = ("mean shifted = mean over every (shift, severity 1-5) test set; gap = clean val - mean shifted; "
+               "rBE < 1 = more robust than the reference")
+    if one_recipe:
+        caption = f"recipe: {shared.pop()}. " + caption
+    rows = [(summary_row(c, labels[c.key]), "") for c in summary.done]
+    rows += [(unfinished_row(c, labels[c.key]), "red" if c.cell.status == "failed" else "dim")
+             for c in summary.not_done]
+    columns = [c for c in SUMMARY_COLUMNS if not (one_recipe and c == "recipe")]
+
+    def needed(cols: list[str]) -> int:
+        return sum(max([len(part) for part in col.split()] + [len(r[col]) for r, _ in rows]) + 2 for col in cols)
+
+    for optional in OPTIONAL_COLUMNS:
+        if width is None or needed(columns) <= width:
+            break
+        columns.remove(optional)
+    hidden = [c for c in OPTIONAL_COLUMNS if c not in columns]
+    if hidden:
+        caption += f". Not shown at this width: {', '.join(hidden)}"
+    table = Table(title=f"{name}: clean vs shifted test accuracy (%), best mean shifted first",
+                  caption=escape(caption), box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True)
+    for col in columns:
+        numeric = col in NUMERIC_COLUMNS
+        # numbers never wrap or get cut; names fold only when nothing else helps
+        table.add_column(col.replace(" ", "\n"), justify="right" if numeric else "left", no_wrap=numeric,
+                         overflow="fold", style="bold" if col == "mean shifted" else None)
+    for row, style in rows:
+        table.add_row(*[escape(row[col]) for col in columns], style=style or None)
     return table
 
 
@@ -172,7 +204,7 @@ def print_failed(summary: RunSummary, console: Console) -> None:
 def print_run_summary(summary: RunSummary, console: Console, cell: CellSummary | None = None,
                       show_failures: bool = True) -> None:
     """Tables (1) and (2) (the grid only when it has more than one entry), failures, and (3) for *cell*."""
-    console.print(summary_table(summary))
+    console.print(summary_table(summary, width=console.width))
     models, augs, _ = summary.grid()
     if len(models) * len(augs) > 1:
         console.print(grid_table(summary))

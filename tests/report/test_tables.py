@@ -12,23 +12,40 @@ from robustbench_cells.bench.metrics import summarize_run
 from robustbench_cells.report import tables
 
 
-def _render(renderable) -> str:
-    console = Console(width=240, record=True, color_system=None, file=io.StringIO())
+def _render(renderable, width: int = 240) -> str:
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
+
+
+def _columns(table) -> dict[str, list[str]]:
+    return {str(col.header).replace("\n", " "): [str(v) for v in col.cells] for col in table.columns}
 
 
 def test_summary_table_sorted_by_mean_shifted_with_failed_cells_last(fake_run):
     _, store = fake_run
     summary = summarize_run(store)
-    text = _render(tables.summary_table(summary))
-    lines = [ln for ln in text.splitlines() if ln.startswith("│")]
-    shifted = [float(ln.split("│")[8]) for ln in lines[:7]]
+    cols = _columns(tables.summary_table(summary))
+    shifted = [float(v) for v in cols["mean shifted"][:7]]
     assert shifted == sorted(shifted, reverse=True) and len(set(shifted)) == 7
     # augmentation with the smallest loss multiplier (simple) on the better model wins
-    assert "cnn_b" in lines[0] and "simple" in lines[0]
-    assert "failed" in lines[7] and "pending" in lines[8]
-    assert "stain" in lines[0]  # the worst family of every cell in the fake run
+    assert (cols["model"][0], cols["augmentation"][0]) == ("cnn_b", "simple")
+    assert cols["mean shifted"][7:] == ["failed", "pending"] and cols["clean test"][7:] == ["-", "-"]
+    assert all(v.startswith("stain ") for v in cols["worst family"][:7])  # the worst family of every cell
+    assert cols["recipe"][0] == "adam lr=0.001 3ep label_smoothing=0.1"
+
+
+def test_summary_table_fits_narrow_terminals(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+    narrow = tables.summary_table(summary, width=100)
+    cols = _columns(narrow)
+    assert "ECE shifted" not in cols and "model" in cols and "mean shifted" in cols
+    assert "Not shown at this width: ECE shifted" in str(narrow.caption)
+    text = _render(narrow, width=100)
+    assert max(len(ln.rstrip()) for ln in text.splitlines()) <= 100
+    assert "cnn_b" in text and "simple" in text  # names are not folded
+    assert len(_columns(tables.summary_table(summary, width=400))) == len(tables.SUMMARY_COLUMNS)
 
 
 def test_print_summary_shows_failure_errors_not_numbers(fake_run):
