@@ -78,7 +78,9 @@ def heatmap_png(summary: RunSummary) -> bytes:
     ax = fig.add_subplot()
     finite = grid[np.isfinite(grid)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
-    im = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=lo - 1e-6, vmax=hi + 1e-6, aspect="auto")
+    if hi - lo < 1.0:  # all cells (nearly) equal: a 1-point colour range instead of an unreadable 1e-6 one
+        lo, hi = (lo + hi) / 2 - 0.5, (lo + hi) / 2 + 0.5
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=lo, vmax=hi, aspect="auto")
     ax.set_xticks(range(len(augs)), augs, rotation=30, ha="right")
     ax.set_yticks(range(len(models)), models)
     mid = (lo + hi) / 2
@@ -133,15 +135,20 @@ def per_class_png(cell: CellSummary, class_names: Sequence[str]) -> bytes:
     return _png(fig)
 
 
-def image_strip_png(images: Sequence[np.ndarray], gap: int = 4) -> bytes:
-    """uint8 RGB images side by side with a white gap (a row of the sample grid)."""
+def image_strip_png(images: Sequence[np.ndarray], gap: int = 4, group: int = 0, group_gap: int = 16) -> bytes:
+    """uint8 RGB images side by side with white gaps (a row of the sample grid).
+
+    With *group* > 0, every *group* images are separated by *group_gap* instead of *gap* (one
+    group = one sample image clean and at each severity).
+    """
     from PIL import Image
 
     h = max(im.shape[0] for im in images)
     parts: list[np.ndarray] = []
     for i, im in enumerate(images):
         if i:
-            parts.append(np.full((h, gap, 3), 255, np.uint8))
+            width = group_gap if group and i % group == 0 else gap
+            parts.append(np.full((h, width, 3), 255, np.uint8))
         pad = np.full((h, im.shape[1], 3), 255, np.uint8)
         pad[: im.shape[0]] = im
         parts.append(pad)

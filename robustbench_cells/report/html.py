@@ -266,7 +266,7 @@ def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
             except CellbenchError as exc:
                 notes.append(f"{name} ({exc})")
                 continue
-            strip = figures.image_strip_png([im for group in per_image for im in group])
+            strip = figures.image_strip_png([im for group in per_image for im in group], group=6)
             rows.append(f"<tr><td>{esc(family)}</td><td>{esc(name)}</td>"
                         f"<td>{img_tag(strip, f'{name}: clean and severities 1-5', 'strip')}</td></tr>")
     body = (f'<p class="def">{len(samples)} test image(s) of {esc(summary.run.data_spec)}, each shown clean then at '

@@ -51,3 +51,6 @@ def test_image_strip_keeps_pixels_and_adds_gaps():
     assert strip.shape == (20, 3 * 16 + 2 * 4, 3)
     np.testing.assert_array_equal(strip[:, 20:36], images[1])
     assert (strip[:, 16:20] == 255).all()
+    grouped = _decode(figures.image_strip_png(images + images, gap=4, group=3, group_gap=10))
+    assert grouped.shape[1] == 6 * 16 + 4 * 4 + 10
+    np.testing.assert_array_equal(grouped[:, 3 * 16 + 2 * 4 + 10:][:, :16], images[0])

@@ -52,7 +52,8 @@ def test_report_is_self_contained_and_complete(fake_run, with_shifts):
     # the retired shift is scored (family unknown) but cannot be drawn: named in a note
     assert "not shown" in text and "retired_shift" in text.split("Sample images")[1]
     strip = images[3]
-    assert strip.shape == (32, 2 * 6 * 32 + 11 * 4, 3)  # 2 images x (clean + 5 severities), 32 px each
+    # 2 images x (clean + 5 severities), 32 px each, 4 px gaps, 16 px between the two images
+    assert strip.shape == (32, 2 * 6 * 32 + 10 * 4 + 16, 3)
 
 
 def test_samples_come_from_the_runs_test_split(tmp_path, run_factory, with_shifts):
