@@ -119,6 +119,9 @@ def explain_command(
                              labels=labels)
     progress = None if as_json else (lambda msg: err_console.print(f"[dim]{msg}[/]"))
     result = explain(run_dir, target, options, progress=progress)
+    from robustbench_cells.explain.report_section import save_result
+
+    saved = save_result(run_dir, result)  # `cellbench report` shows it in its Explain section
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "explain.json").write_text(json.dumps(result, indent=1))
@@ -126,10 +129,13 @@ def explain_command(
         print(json.dumps(result))
         return
     render(result)
-    if out is not None:
-        console.print(f"wrote {out / 'explain.json'}")
+    console.print(f"saved {saved} (shown by `cellbench report {run_dir}`)"
+                  + (f" and {out / 'explain.json'}" if out is not None else ""))
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``explain``."""
+    """Add ``explain``, and its section to the HTML report of ``cellbench report``."""
     app.command("explain")(explain_command)
+    from robustbench_cells.explain.report_section import install
+
+    install()

@@ -45,3 +45,27 @@ def test_user_errors_exit_2(cli, run_dir, tmp_path):
     assert code == 2 and "not a cellbench run folder" in err and "Traceback" not in err
     code, out, err = cli("explain", run_dir, "--target", f"folder:{tmp_path / 'target'}", "--labels")
     assert code == 2 and "--labels" in err
+
+
+def test_saved_result_feeds_the_html_report_section(cli, run_dir, tmp_path):
+    from robustbench_cells.explain.report_section import explain_section, result_path
+    from robustbench_cells.report import html
+
+    code, out, err = cli("explain", run_dir, "--target", "labelled-target", "--labels", "--reference-images", 48)
+    assert code == 0, err
+    assert result_path(run_dir, "labelled-target").is_file()
+    assert explain_section in html._PROVIDERS  # installed when the CLI app is built
+
+    class Ctx:
+        pass
+
+    ctx = Ctx()
+    ctx.run_dir = run_dir
+    sections = explain_section(ctx)
+    assert len(sections) == 1
+    title, fragment = sections[0]
+    assert title == "Explain: labelled-target"
+    for text in ("Most likely shift families", "toy_blur", "Submit:", "<table>"):
+        assert text in fragment
+    ctx.run_dir = tmp_path / "elsewhere"
+    assert explain_section(ctx) is None

@@ -33,8 +33,9 @@ def setup(pbc_sample):
         sets[("gaussian_noise", sev)] = noise(val, s, sev)
     for sev, f in enumerate([0.9, 0.75, 0.6], 1):
         sets[("brightness", sev)] = darken(val, f)
+    sets[("mirror", 1)] = val[:, :, ::-1]  # a flip: invisible to the fingerprint
     stats = {key: image_statistics(imgs) for key, imgs in sets.items()}
-    families = {"gaussian_blur": "blur", "gaussian_noise": "noise", "brightness": "photometric"}
+    families = {"gaussian_blur": "blur", "gaussian_noise": "noise", "brightness": "photometric", "mirror": "geometric"}
     return val, target_src, stats, families, Reference.from_stats(stats[("clean", 0)])
 
 
@@ -50,7 +51,13 @@ def test_single_shift_target_is_nearest_to_its_set(setup):
 def test_clean_target_is_nearest_to_clean(setup):
     _, target_src, stats, families, ref = setup
     cands = rank_candidates(image_statistics(target_src), stats, families, ref)
-    assert cands[0].shift == "clean"
+    assert {cands[0].shift, cands[1].shift} == {"clean", "mirror"}
+    mirror = next(c for c in cands if c.shift == "mirror")
+    assert not mirror.visible
+    # The invisible flip's votes count for clean; geometric does not show up at all.
+    fams = rank_families(cands)
+    assert fams[0]["family"] == "clean" and fams[0]["share"] > 0.5
+    assert "geometric" not in {f["family"] for f in fams}
 
 
 def test_mixture_gets_both_families(setup):

@@ -1,0 +1,94 @@
+"""The "Explain" section of the HTML report: every saved ``cellbench explain`` result of the run.
+
+``cellbench explain`` saves each result as ``RUN_DIR/explain/<target>.json``; ``cellbench report``
+then shows, per target, the most likely shift families, the nearest shifted sets, the per-cell
+estimates (and true accuracy when the target had labels) and the recommendation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+RESULTS_FOLDER = "explain"
+
+
+def result_path(run_dir: str | Path, target: str) -> Path:
+    """Where the result for *target* is saved inside the run folder (a file-name-safe slug)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", target).strip("_")[:80] or "target"
+    return Path(run_dir) / RESULTS_FOLDER / f"{slug}.json"
+
+
+def save_result(run_dir: str | Path, result: dict[str, Any]) -> Path:
+    """Write *result* to :func:`result_path` (atomically) and return the path."""
+    path = result_path(run_dir, str(result.get("target", "target")))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.1f}"
+
+
+def result_fragment(result: dict[str, Any]) -> str:
+    """HTML for one explain result (tables built with the report's own helpers)."""
+    from robustbench_cells.report.html import _table, esc
+
+    fp = result["fingerprint"]
+    parts = [f"<p class=\"meta\">target <code>{esc(result['target'])}</code>, {result['n_target']} images"
+             + (", with labels" if result.get("labels") else ", no labels") + "</p>"]
+    parts.append("<h3>Most likely shift families</h3>")
+    parts.append(_table(["family", "nearest member", "distance", "share of target images"],
+                        [[f["family"], f"{f['nearest_shift']}@{f['nearest_severity']}", f"{f['distance']:.2f}",
+                          f"{f['share']:.0%}"] for f in fp["families"][:6]], {2, 3}))
+    parts.append("<h3>Most unusual statistics (target vs validation)</h3>")
+    parts.append(_table(["statistic", "catches", "validation median", "target median", "z", "outside val 1-99%"],
+                        [[r["statistic"], r["catches"], f"{r['val_median']:.4g}", f"{r['target_median']:.4g}",
+                          f"{r['z']:+.2f}", f"{r['outside']:.0%}"] for r in fp["statistics"][:8]], {2, 3, 4, 5}))
+    estimators = result["estimators"]
+    header = ["cell", "val"] + list(estimators) + (["true"] if result.get("labels") else [])
+    rows = []
+    for c in result["cells"]:
+        row = [f"{c['model']}/{c['augmentation']}/{c['seed']}", _pct(c["val_accuracy"])]
+        row += [_pct(c["estimates"].get(e)) for e in estimators]
+        if result.get("labels"):
+            row.append(_pct(c.get("true_accuracy")))
+        rows.append(row)
+    parts.append("<h3>Estimated target accuracy per cell (%)</h3>")
+    parts.append(_table(header, rows, set(range(1, len(header)))))
+    rec = result.get("recommendation", {})
+    if rec.get("choice"):
+        picked = next((c for c in result["cells"] if c["key"] == rec["choice"]), None)
+        if picked:
+            parts.append(f"<p><b>Submit:</b> {esc(picked['model'])} / {esc(picked['augmentation'])} / seed "
+                         f"{picked['seed']} (confidence {esc(rec['confidence'])}). {esc(rec['reason'])}.</p>")
+    return "".join(parts)
+
+
+def explain_section(ctx: Any) -> list[tuple[str, str]] | None:
+    """Report section provider: one section per saved explain result of ``ctx.run_dir``."""
+    if ctx.run_dir is None:
+        return None
+    folder = Path(ctx.run_dir) / RESULTS_FOLDER
+    if not folder.is_dir():
+        return None
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            result = json.loads(path.read_text())
+            out.append((f"Explain: {result['target']}", result_fragment(result)))
+        except (OSError, ValueError, KeyError) as exc:
+            out.append((f"Explain: {path.name}", f"<p class=\"note\">unreadable explain result: {exc}</p>"))
+    return out or None
+
+
+def install() -> None:
+    """Register :func:`explain_section` with the HTML report (idempotent)."""
+    from robustbench_cells.report import html
+
+    html.register_section(explain_section)
