@@ -250,7 +250,7 @@ def _sample_cells(labels: np.ndarray, rng: np.random.Generator) -> dict[str, np.
          texture=u(0.15, 0.35), subtype=ig_sub)
     setp("lymphocyte", radius=u(11, 17.5), nuc_frac=u(0.7, 0.9), granules=np.where(u(0, 1) < 0.2, rng.integers(1, 5, n), 0),
          gran_size=u(1.2, 1.8), density=u(0.95, 1.2), texture=u(0.25, 0.45))
-    setp("monocyte", radius=u(16.5, 23), nuc_frac=u(0.52, 0.7), granules=rng.integers(10, 40, n),
+    setp("monocyte", radius=u(16.5, 23), nuc_frac=u(0.58, 0.74), granules=rng.integers(10, 40, n),
          gran_size=u(0.8, 1.2), density=u(0.7, 0.92), texture=u(0.2, 0.4))
     # Neutrophils: 0 band, 1 segmented.
     setp("neutrophil", radius=u(15.5, 20), nuc_frac=u(0.28, 0.36), granules=rng.integers(50, 90, n),
