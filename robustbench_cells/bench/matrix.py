@@ -375,7 +375,7 @@ def parse_matrix(raw: dict[str, Any], *, path: Path | None = None, data: str | N
 def _ensembles(where: _Where, value: Any, matrix: Matrix) -> list[EnsembleEntry]:
     if not isinstance(value, list):
         raise where.error("ensembles", "must be an array of tables ([[ensembles]])")
-    labels = {member_label(m.name, augmentation_label(a)) for m in matrix.models for a in matrix.augmentations}
+    labels = {member_label(_model_label(m), augmentation_label(a)) for m in matrix.models for a in matrix.augmentations}
     model_labels = {_model_label(m) for m in matrix.models}
     out = []
     for i, item in enumerate(value):

@@ -1,0 +1,156 @@
+"""The runner in-process on tiny plugins: complete rows, failures recorded, resume, ensembles, run folder."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robustbench_cells import plugins
+from robustbench_cells.bench.matrix import cell_label, load_matrix
+from robustbench_cells.bench.runner import RunOptions, run_matrix, stratified_subset
+from robustbench_cells.bench.store import ResultStore
+from robustbench_cells.errors import CellbenchError
+
+TINY = Path(__file__).parent / "tiny_plugins"
+
+MATRIX = """
+name = "tiny"
+data = "tinyblobs:160"
+image_size = 32
+seeds = [0]
+models = ["tiny_cnn"]
+augmentations = ["none", "tiny_flip"]
+[train]
+epochs = 1
+batch_size = 32
+[shifts]
+include = ["tiny_*"]
+severities = [1, 2]
+max_images = 24
+[[ensembles]]
+name = "pair"
+members = ["tiny_cnn/none", "tiny_cnn/tiny_flip"]
+"""
+ROWS_PER_CELL = 2 + 2 * 2  # clean val + clean test + 2 shifts x 2 severities
+
+
+@pytest.fixture(autouse=True)
+def tiny_env(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("CELLBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    plugins.configure(plugins_dirs=[TINY])
+
+
+def matrix_file(tmp_path, text=MATRIX):
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One uninterrupted run shared by the read-only tests below."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CELLBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    plugins.configure(plugins_dirs=[TINY])
+    tmp = tmp_path_factory.mktemp("run")
+    result = run_matrix(load_matrix(matrix_file(tmp)), RunOptions(out=tmp / "out"))
+    mp.undo()
+    return result
+
+
+def test_run_writes_every_row_and_the_run_folder(finished_run):
+    result = finished_run
+    assert (result.total, result.done, result.failed) == (3, 3, [])
+    run_dir = result.run_dir
+    assert (run_dir / "matrix.toml").is_file() and "done tiny_cnn/none/0" in (run_dir / "run.log").read_text()
+    with ResultStore(run_dir) as store:
+        run = store.run()
+        facts = run.config["data_facts"]
+        assert facts["shift_images"] == 24 and run.config["shifts"]["names"] == ["tiny_dim", "tiny_noise"]
+        assert run.data_spec == "tinyblobs:160" and len(run.class_names) == 8
+        assert "tensorflow" in run.versions
+        for cell in store.cells():
+            rows = store.scores(cell.key)
+            assert len(rows) == ROWS_PER_CELL, cell_label(cell)
+            assert {(r.split, r.shift, r.severity) for r in rows} >= {("val", "clean", 0), ("test", "tiny_noise", 2)}
+            shifted = [r for r in rows if r.shift != "clean"]
+            assert all(r.n == 24 for r in shifted)
+            assert all(0 <= r.accuracy <= 1 and 0 <= r.ece <= 1 and len(r.per_class) == 8 for r in rows)
+            if cell.model != "pair":
+                assert cell.params and cell.epochs == 1 and Path(cell.model_path).exists()
+
+
+def test_ensemble_averages_member_probabilities(finished_run):
+    run_dir = finished_run.run_dir
+    with ResultStore(run_dir) as store:
+        cells = {c.model + "/" + c.augmentation: c for c in store.cells()}
+        ens = cells["pair/mixed"]
+        members = [cells["tiny_cnn/none"], cells["tiny_cnn/tiny_flip"]]
+        assert ens.config["members"] == [m.key for m in members]
+        probs = [np.load(run_dir / "cells" / m.key / "probs.npz")["test|clean|0"] for m in members]
+        labels_acc = store.scores(ens.key, "test")
+    avg = np.mean(probs, axis=0)
+    with ResultStore(run_dir) as store:
+        clean = next(s for s in store.scores(ens.key, "test") if s.shift == "clean")
+    # the ensemble's accuracy is that of the averaged probabilities
+    ens_probs = np.load(run_dir / "cells" / ens.key / "probs.npz")["test|clean|0"]
+    np.testing.assert_allclose(ens_probs, avg, rtol=1e-6)
+    assert clean.n == len(avg) and labels_acc
+
+
+def test_resume_of_a_finished_run_trains_nothing(finished_run):
+    run_dir = finished_run.run_dir
+    before = sqlite3.connect(run_dir / "results.sqlite").execute("SELECT key, finished FROM cells").fetchall()
+    result = run_matrix(load_matrix(run_dir / "matrix.toml"), RunOptions(out=run_dir, resume=True))
+    assert (result.done, result.failed) == (3, [])
+    after = sqlite3.connect(run_dir / "results.sqlite").execute("SELECT key, finished FROM cells").fetchall()
+    assert before == after
+
+
+def test_resume_with_a_changed_matrix_and_reusing_a_folder_are_refused(finished_run, tmp_path):
+    run_dir = finished_run.run_dir
+    changed = matrix_file(tmp_path, MATRIX.replace("severities = [1, 2]", "severities = [1, 3]"))
+    with pytest.raises(CellbenchError, match="the matrix or data differ from the stored run .changed: shifts"):
+        run_matrix(load_matrix(changed), RunOptions(out=run_dir, resume=True))
+    with pytest.raises(CellbenchError, match="already holds a run; add --resume"):
+        run_matrix(load_matrix(changed), RunOptions(out=run_dir))
+    with pytest.raises(CellbenchError, match="holds no run"):
+        run_matrix(load_matrix(changed), RunOptions(out=tmp_path / "empty", resume=True))
+
+
+def test_failing_cell_is_recorded_and_the_matrix_goes_on(tmp_path):
+    text = MATRIX.replace('models = ["tiny_cnn"]', 'models = ["tiny_cnn", { name = "tiny_cnn", options = { fail = true } }]')
+    text = text.replace('augmentations = ["none", "tiny_flip"]', 'augmentations = ["none"]')
+    text = text.replace('members = ["tiny_cnn/none", "tiny_cnn/tiny_flip"]', 'members = ["tiny_cnn/none", "tiny_cnn(fail=True)/none"]')
+    text = text.replace("severities = [1, 2]", "severities = [1]")
+    result = run_matrix(load_matrix(matrix_file(tmp_path, text)), RunOptions(out=tmp_path / "out"))
+    assert result.total == 3 and result.done == 1
+    failed = dict(result.failed)
+    assert "tiny model asked to fail" in failed["tiny_cnn(fail=True)/none/0"]
+    assert "ensemble member(s) not done: tiny_cnn(fail=True)/none/0" in failed["pair/none/0"]
+    with ResultStore(result.run_dir) as store:
+        assert {c.status for c in store.cells()} == {"done", "failed"}
+        assert all(store.scores(c.key) == [] for c in store.cells(status="failed"))
+
+
+def test_cells_selection_runs_only_matching_cells(tmp_path):
+    text = MATRIX.replace("severities = [1, 2]", "severities = [1]").replace("[[ensembles]]", "[[xx]]")
+    text = text.split("[[xx]]")[0]
+    result = run_matrix(load_matrix(matrix_file(tmp_path, text)),
+                        RunOptions(out=tmp_path / "out", cells=["*/tiny_flip/*"]))
+    assert result.total == 1 and result.done == 1
+    with ResultStore(result.run_dir) as store:
+        assert [c.augmentation for c in store.cells()] == ["tiny_flip"]
+
+
+def test_stratified_subset_is_fixed_and_proportional():
+    labels = np.repeat(np.arange(4), [50, 30, 15, 5])
+    idx = stratified_subset(labels, 20, seed=3)
+    assert len(idx) == 20 and np.array_equal(idx, stratified_subset(labels, 20, seed=3))
+    assert np.bincount(labels[idx]).tolist() == [10, 6, 3, 1]
+    assert not np.array_equal(idx, stratified_subset(labels, 20, seed=4))
+    assert len(stratified_subset(labels, 500, seed=0)) == 100
