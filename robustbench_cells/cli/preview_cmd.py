@@ -104,10 +104,8 @@ def augmentation_command(
 ) -> None:
     """Write a grid of original images and augmented copies (rows = images, columns = draws)."""
     from robustbench_cells.cli.console import console
-    from robustbench_cells.data.specs import load_dataset
 
-    if out.suffix.lower() != ".png":
-        raise CellbenchError(f"--out {out}: must be a .png file")
+    _check_png(out)
     if not 1 <= count <= 64:
         raise CellbenchError(f"--count {count}: must be 1..64")
     if not 1 <= copies <= 16:
@@ -116,10 +114,16 @@ def augmentation_command(
     from robustbench_cells.pipeline import resolve_augmentation
 
     resolve_augmentation(augmentation)  # fail on a bad name/option before loading data
-    dataset = load_dataset(data)
-    if len(dataset) == 0:
-        raise CellbenchError(f"--data {data}: the data set is empty")
-    # One image per class in turn (first, second, ... of each class), so every class is shown.
+    dataset = _load(data)
+    sel = _pick(dataset, count)
+    fig = augmentation_grid(dataset.images[sel], dataset.labels[sel], dataset.class_names, augmentation,
+                            copies=copies, seed=seed)
+    _save(fig, out)
+    console.print(f"wrote {out} ({len(sel)} images x {copies} draws of {name}, data {data})")
+
+
+def _pick(dataset, count: int) -> np.ndarray:
+    """Indices of *count* images, one per class in turn (first, second, ... of each class)."""
     by_class = [np.flatnonzero(dataset.labels == k) for k in range(dataset.num_classes)]
     picked: list[int] = []
     depth = 0
@@ -128,15 +132,127 @@ def augmentation_command(
             if depth < len(idx) and len(picked) < count:
                 picked.append(int(idx[depth]))
         depth += 1
-    sel = np.array(picked)
-    fig = augmentation_grid(dataset.images[sel], dataset.labels[sel], dataset.class_names, augmentation,
-                            copies=copies, seed=seed)
+    return np.array(picked)
+
+
+def _load(data: str):
+    from robustbench_cells.data.specs import load_dataset
+
+    dataset = load_dataset(data)
+    if len(dataset) == 0:
+        raise CellbenchError(f"--data {data}: the data set is empty")
+    if dataset.split is not None and (dataset.split == "test").any():
+        # Preview on held-out images: what the model will be judged on.
+        dataset = dataset.subset(np.flatnonzero(dataset.split == "test"))
+    return dataset
+
+
+def _save(fig, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         fig.savefig(out, dpi=110)
     except OSError as exc:
         raise CellbenchError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
-    console.print(f"wrote {out} ({len(sel)} images x {copies} draws of {name}, data {data})")
+
+
+def _check_png(out: Path) -> None:
+    if out.suffix.lower() != ".png":
+        raise CellbenchError(f"--out {out}: must be a .png file")
+
+
+def mask_overlay_grid(images: np.ndarray, titles: list[str], columns: int = 8, cell_inches: float = 1.1):
+    """Figure: each image with its :func:`~robustbench_cells.ops.mask.cell_mask` tinted green and outlined."""
+    import cv2
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robustbench_cells.ops.mask import cell_mask
+
+    masks = cell_mask(images)
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * cell_inches, rows * cell_inches + 0.3), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, (img, m) in enumerate(zip(images, masks)):
+        tint = img.astype(np.float32)
+        tint = tint * (1 - 0.35 * m[..., None]) + np.array([0, 255, 0], np.float32) * 0.35 * m[..., None]
+        edge = cv2.morphologyEx((m > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+        tint[edge] = (255, 255, 0)
+        ax = axes.ravel()[i]
+        ax.imshow(tint.astype(np.uint8), interpolation="nearest")
+        ax.set_title(titles[i], fontsize=6)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+@preview_app.command("mask")
+def mask_command(
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+    data: str = typer.Option("synthetic", "--data", help="Data set spec (synthetic, folder:PATH, npz:PATH, ...)."),
+    count: int = typer.Option(32, "--count", "-n", help="How many images; one per class in turn."),
+) -> None:
+    """Write a grid of images with the white-cell mask (used by the background augmentation/shift) overlaid."""
+    from robustbench_cells.cli.console import console
+
+    _check_png(out)
+    if not 1 <= count <= 256:
+        raise CellbenchError(f"--count {count}: must be 1..256")
+    dataset = _load(data)
+    sel = _pick(dataset, count)
+    fig = mask_overlay_grid(dataset.images[sel], [dataset.class_names[k][:12] for k in dataset.labels[sel]])
+    _save(fig, out)
+    console.print(f"wrote {out} ({len(sel)} images with cell masks, data {data})")
+
+
+@preview_app.command("overview")
+def overview_command(
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+    data: str = typer.Option("synthetic", "--data", help="Data set spec (synthetic, folder:PATH, npz:PATH, ...)."),
+    names: str = typer.Option("*", "--names", help="fnmatch pattern on augmentation names or families."),
+    copies: int = typer.Option(6, "--copies", "-k", help="Augmented draws per augmentation (columns)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the draws."),
+) -> None:
+    """Write one row per registered augmentation (default options): an original image and its draws."""
+    from robustbench_cells import plugins
+    from robustbench_cells.cli.console import console
+
+    _check_png(out)
+    specs = [s for s in plugins.augmentations().list(names) if s.name != "none"]
+    if not specs:
+        raise CellbenchError(f"--names {names!r}: matches no augmentation (see `cellbench ls augmentations`)")
+    dataset = _load(data)
+    sel = _pick(dataset, max(copies, 2))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robustbench_cells.pipeline import apply_batch_steps, apply_image_steps, resolve_augmentation
+
+    images = dataset.images[sel]
+    onehot = np.eye(dataset.num_classes, dtype=np.float32)[dataset.labels[sel]]
+    fig, axes = plt.subplots(len(specs), copies + 1, figsize=((copies + 1) * 1.0 + 1.2, len(specs) * 1.0 + 0.4),
+                             squeeze=False)
+    for r, spec in enumerate(specs):
+        steps = resolve_augmentation(spec.name)
+        # Image ops: draws of the first image; batch ops: the first image mixed with the others.
+        batch = np.repeat(images[:1], copies, axis=0) if spec.kind == "image" else images[:copies]
+        x = apply_image_steps(steps, batch, np.random.default_rng([seed, r])).astype(np.float32)
+        x, _ = apply_batch_steps(steps, x, onehot[:copies], np.random.default_rng([seed, r]))
+        panels = [images[0]] + list(np.clip(np.rint(x), 0, 255).astype(np.uint8))
+        for k, img in enumerate(panels):
+            ax = axes[r, k]
+            ax.imshow(img, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title("original" if k == 0 else f"draw {k}", fontsize=8)
+        axes[r, 0].set_ylabel(f"{spec.name}\n({spec.kind})", fontsize=7, rotation=0, ha="right", va="center")
+    fig.tight_layout(pad=0.3)
+    _save(fig, out)
+    console.print(f"wrote {out} ({len(specs)} augmentations x {copies} draws, data {data})")
 
 
 def register(app: typer.Typer) -> None:

@@ -37,3 +37,15 @@ def test_parse_augmentation_options():
                                                                         {"name": "cutmix", "alpha": 0.5}]
     with pytest.raises(CellbenchError, match="KEY=VALUE"):
         parse_augmentation("simple", ["rotation"])
+
+
+def test_preview_mask_and_overview(tmp_path, cli):
+    for command in (("preview", "mask", "-n", "4"), ("preview", "overview", "--names", "simple", "-k", "2")):
+        out = tmp_path / f"{command[1]}.png"
+        code, stdout, err = cli(*command, "--data", "synthetic:16", "--out", out)
+        assert code == 0, err
+        assert out.read_bytes()[:4] == b"\x89PNG"
+    code, _, err = cli("preview", "overview", "--names", "zzz*", "--data", "synthetic:8", "--out", tmp_path / "o.png")
+    assert code == 2 and "matches no augmentation" in err
+    code, _, err = cli("preview", "mask", "--data", "synthetic:8", "--out", tmp_path / "o.jpg")
+    assert code == 2 and "must be a .png" in err
