@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import typer
@@ -57,7 +58,13 @@ def report_command(
     fmt = _check_format(fmt, REPORT_FORMATS)
     summary = load_summary(run_dir, reference)
     detail = summary.get(cell) if cell else None
-    if fmt == "table":
+    if fmt == "table" and out is not None:
+        from rich.console import Console
+
+        buf = Console(file=io.StringIO(), width=200, color_system=None, highlight=False)
+        tables.print_run_summary(summary, buf, detail)
+        _emit(buf.file.getvalue(), out)
+    elif fmt == "table":
         tables.print_run_summary(summary, console, detail)
         if detail is None and summary.done:
             console.print(f"[dim]per shift x severity of one cell: cellbench report {run_dir} --cell "

@@ -106,3 +106,17 @@ def test_compare_runs(cli, run_dir, tmp_path):
     code, out, _ = cli("compare", run_dir, tmp_path / "run-b", "--format", "json")
     obj = json.loads(out)
     assert len(obj["cells"]) == 3 and all(abs(c["mean_shifted_delta"] - 0.02) < 1e-9 for c in obj["cells"])
+
+
+def test_table_to_file_and_a_run_with_nothing_finished(cli, run_dir, tmp_path):
+    code, out, _ = cli("report", run_dir, "--out", tmp_path / "t.txt")
+    text = (tmp_path / "t.txt").read_text()
+    assert code == 0 and out == "" and "cnn" in text and "\x1b[" not in text  # plain text, no colour codes
+    store = ResultStore(tmp_path / "fresh", create=True)
+    run = store.create_run("fresh", {}, {}, "synthetic:64", "fp", ["a", "b"])
+    store.add_cells(run.id, [Cell("k1", "cnn", "none", 0)])
+    store.close()
+    code, out, err = cli("report", tmp_path / "fresh")
+    assert code == 0 and "pending" in out, err
+    code, _, err = cli("report", tmp_path / "fresh", "-f", "html", "--no-samples")
+    assert code == 0 and "no finished cell" in (tmp_path / "fresh" / "report.html").read_text(), err
