@@ -2,6 +2,9 @@
 
 Definitions (the report and the docs use exactly these):
 
+All of these use one *metric* of the rows: ``accuracy`` (default) or ``balanced_accuracy`` (the
+mean per-class recall, fairer on PBC's imbalanced test set); rBE always uses balanced error.
+
 - *clean val* / *clean test*: accuracy of the ``shift="clean", severity=0`` row of the split.
 - *mean shifted*: mean accuracy over every ``(shift, severity >= 1)`` row of the **test** split
   (each row weighs the same, so a family with more shifts weighs more).
@@ -33,6 +36,15 @@ from robustbench_cells.registry import SHIFT_FAMILIES
 
 CLEAN = "clean"
 UNKNOWN_FAMILY = "unknown"
+#: Row fields a summary can be computed from, with the words tables use for them.
+METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy"}
+
+
+def check_metric(metric: str) -> str:
+    """*metric* if it is one of :data:`METRICS`, else a one-line error naming ``--metric``."""
+    if metric not in METRICS:
+        raise CellbenchError(f"--metric {metric!r} is not one of {', '.join(METRICS)}")
+    return metric
 
 
 def shift_family(shift: str) -> str:
@@ -77,6 +89,11 @@ class CellSummary:
     ece_shifted: float | None = None
     rbe: float | None = None
     reference_key: str | None = None
+    metric: str = "accuracy"
+
+    def value(self, score: Score) -> float:
+        """The summary's metric of one row."""
+        return getattr(score, self.metric)
 
     @property
     def key(self) -> str:
@@ -102,30 +119,31 @@ class CellSummary:
             "mean_shifted_balanced": self.mean_shifted_balanced, "per_family": self.per_family,
             "per_shift": self.per_shift, "worst_family": self.worst_family, "worst_shift": self.worst_shift,
             "gap": self.gap, "ece_clean": self.ece_clean, "ece_shifted": self.ece_shifted, "rbe": self.rbe,
-            "rbe_reference": self.reference_key,
+            "rbe_reference": self.reference_key, "metric": self.metric,
         }
 
 
-def summarize_cell(cell: Cell, scores: Sequence[Score], families: dict[str, str]) -> CellSummary:
+def summarize_cell(cell: Cell, scores: Sequence[Score], families: dict[str, str],
+                   metric: str = "accuracy") -> CellSummary:
     """Every metric of one cell that does not need a reference (rBE is filled by :func:`summarize_run`)."""
-    out = CellSummary(cell=cell, scores=list(scores))
+    out = CellSummary(cell=cell, scores=list(scores), metric=check_metric(metric))
     if cell.status != "done":
         return out  # a failed/pending cell may hold no rows; it never contributes numbers
     for s in scores:
         if s.shift == CLEAN and s.severity == 0:
             if s.split == "val":
-                out.clean_val = s.accuracy
+                out.clean_val = out.value(s)
             elif s.split == "test":
-                out.clean_test, out.clean_test_balanced, out.ece_clean = s.accuracy, s.balanced_accuracy, s.ece
+                out.clean_test, out.clean_test_balanced, out.ece_clean = out.value(s), s.balanced_accuracy, s.ece
     shifted = [s for s in scores if s.split == "test" and s.shift != CLEAN and s.severity > 0]
-    out.mean_shifted = _mean([s.accuracy for s in shifted])
+    out.mean_shifted = _mean([out.value(s) for s in shifted])
     out.mean_shifted_balanced = _mean([s.balanced_accuracy for s in shifted])
     out.ece_shifted = _mean([s.ece for s in shifted])
     by_family: dict[str, list[float]] = defaultdict(list)
     by_shift: dict[str, list[float]] = defaultdict(list)
     for s in shifted:
-        by_family[families.get(s.shift, UNKNOWN_FAMILY)].append(s.accuracy)
-        by_shift[s.shift].append(s.accuracy)
+        by_family[families.get(s.shift, UNKNOWN_FAMILY)].append(out.value(s))
+        by_shift[s.shift].append(out.value(s))
     out.per_family = {f: sum(by_family[f]) / len(by_family[f]) for f in family_order(by_family)}
     out.per_shift = {name: sum(v) / len(v) for name, v in sorted(by_shift.items())}
     if out.per_family:
@@ -165,6 +183,12 @@ class RunSummary:
     cells: list[CellSummary]
     families: dict[str, str]
     reference: str | None = None  # the --reference given, or None for the per-model default
+    metric: str = "accuracy"
+
+    @property
+    def metric_label(self) -> str:
+        """``"accuracy"`` or ``"balanced accuracy"`` (for titles)."""
+        return METRICS[self.metric]
 
     @property
     def done(self) -> list[CellSummary]:
@@ -235,20 +259,21 @@ def _resolve_reference(spec: str, done: list[CellSummary]) -> list[CellSummary]:
     raise CellbenchError(f"--reference {spec!r}: {what}; use a key prefix or one of: {choices}")
 
 
-def summarize_run(store: ResultStore, reference: str | None = None) -> RunSummary:
+def summarize_run(store: ResultStore, reference: str | None = None, metric: str = "accuracy") -> RunSummary:
     """Read every row of *store* once and compute all metrics.
 
     *reference* selects the rBE reference: a cell key prefix or ``model/augmentation``. By default
     each cell is compared with its own model's ``none`` cell (same seed if there is one), else with
-    the first done cell.
+    the first done cell. *metric* is the row field every summary number uses (see :data:`METRICS`).
     """
+    check_metric(metric)
     cells = store.cells()
     rows: dict[str, list[Score]] = defaultdict(list)
     for s in store.scores():
         rows[s.cell_key].append(s)
     families = {name: shift_family(name) for name in sorted({s.shift for r in rows.values() for s in r})
                 if name != CLEAN}
-    summaries = [summarize_cell(c, rows.get(c.key, []), families) for c in cells]
+    summaries = [summarize_cell(c, rows.get(c.key, []), families, metric) for c in cells]
     done = [c for c in summaries if c.done]
     explicit = _resolve_reference(reference, done) if reference else None
     first = sorted(done, key=lambda c: (c.cell.position, c.key))[:1]
@@ -261,10 +286,10 @@ def summarize_run(store: ResultStore, reference: str | None = None) -> RunSummar
         if ref is not None:
             c.reference_key = ref.key
             c.rbe = relative_balanced_error(c, ref)
-    return RunSummary(run=store.run(), cells=summaries, families=families, reference=reference)
+    return RunSummary(run=store.run(), cells=summaries, families=families, reference=reference, metric=metric)
 
 
-def load_summary(run_dir: str | Path, reference: str | None = None) -> RunSummary:
+def load_summary(run_dir: str | Path, reference: str | None = None, metric: str = "accuracy") -> RunSummary:
     """Open ``RUN_DIR/results.sqlite`` and summarize it (clear error if it is not a run)."""
     path = Path(run_dir)
     if not path.exists():
@@ -272,16 +297,16 @@ def load_summary(run_dir: str | Path, reference: str | None = None) -> RunSummar
     with ResultStore(path) as store:
         if store.run() is None:
             raise CellbenchError(f"{run_dir}: the results store holds no run yet")
-        return summarize_run(store, reference)
+        return summarize_run(store, reference, metric)
 
 
 def severity_curve(summary: CellSummary, family: str, families: dict[str, str]) -> list[float | None]:
-    """Mean test accuracy of *family*'s shifts at severities 0..5 (0 = clean test) for one cell."""
+    """Mean test metric of *family*'s shifts at severities 0..5 (0 = clean test) for one cell."""
     rows = summary.test_rows()
-    curve: list[float | None] = [rows[(CLEAN, 0)].accuracy if (CLEAN, 0) in rows else None]
+    curve: list[float | None] = [summary.value(rows[(CLEAN, 0)]) if (CLEAN, 0) in rows else None]
     max_sev = max((sev for (_, sev) in rows), default=0)
     for sev in range(1, max(max_sev, 5) + 1):
-        vals = [s.accuracy for (shift, sv), s in rows.items() if sv == sev and families.get(shift) == family]
+        vals = [summary.value(s) for (shift, sv), s in rows.items() if sv == sev and families.get(shift) == family]
         curve.append(_mean(vals))
     return curve
 

@@ -50,13 +50,14 @@ def report_command(
                                   "(default: each model's 'none' cell, else the first cell)."),
     samples: bool = typer.Option(True, "--samples/--no-samples",
                                  help="html: include sample images of every shift (loads the run's data)."),
+    metric: str = typer.Option("accuracy", "--metric", help="accuracy | balanced_accuracy (every summary number)."),
 ) -> None:
     """Tables, CSV/JSON/Markdown or a self-contained HTML report of a benchmark run."""
     from robustbench_cells.bench.metrics import load_summary
     from robustbench_cells.report import tables
 
     fmt = _check_format(fmt, REPORT_FORMATS)
-    summary = load_summary(run_dir, reference)
+    summary = load_summary(run_dir, reference, metric)
     detail = summary.get(cell) if cell else None
     if fmt == "table" and out is not None:
         from rich.console import Console
@@ -86,16 +87,18 @@ def compare_command(
     run_a: Path = typer.Argument(..., help="Baseline run folder (A)."),
     run_b: Path = typer.Argument(..., help="Run folder to compare (B)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | markdown."),
+    metric: str = typer.Option("accuracy", "--metric", help="accuracy | balanced_accuracy."),
 ) -> None:
     """Compare two runs cell by cell, matched by (model, augmentation, seed): delta = B - A."""
     from robustbench_cells.bench.metrics import load_summary
     from robustbench_cells.report import tables
 
     fmt = _check_format(fmt, COMPARE_FORMATS)
-    a, b = load_summary(run_a), load_summary(run_b)
+    a, b = load_summary(run_a, metric=metric), load_summary(run_b, metric=metric)
     rows, unmatched = tables.compare_rows(a, b)
     if fmt == "json":
-        _emit(tables.dumps_json({"a": str(run_a), "b": str(run_b), "cells": rows, "unmatched": unmatched}), None)
+        _emit(tables.dumps_json({"a": str(run_a), "b": str(run_b), "metric": metric, "cells": rows,
+                                 "unmatched": unmatched}), None)
         return
     if fmt == "markdown":
         _emit(tables.compare_markdown(rows, unmatched), None)
@@ -104,7 +107,7 @@ def compare_command(
         console.print("no cell is done in both runs (cells match by model, augmentation and seed)")
     else:
         console.print(tables.compare_table(rows, a.run.name if a.run else str(run_a),
-                                           b.run.name if b.run else str(run_b)))
+                                           b.run.name if b.run else str(run_b), a.metric_label))
     for line in unmatched:
         console.print(f"[dim]{line}[/]")
 

@@ -57,7 +57,7 @@ def severity_curves_png(summary: RunSummary, cells: Sequence[CellSummary] | None
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
         if i % ncols == 0:
-            ax.set_ylabel("test accuracy (%)")
+            ax.set_ylabel(f"test {summary.metric_label} (%)")
     for k in range(len(families), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     if cells and families:
@@ -90,7 +90,7 @@ def heatmap_png(summary: RunSummary) -> bytes:
             if np.isfinite(v):
                 ax.text(col, r, f"{v:.1f}", ha="center", va="center", fontsize=9,
                         color="black" if v > mid else "white")
-    ax.set_title("mean shifted test accuracy (%)")
+    ax.set_title(f"mean shifted test {summary.metric_label} (%)")
     fig.colorbar(im, ax=ax, shrink=0.8)
     return _png(fig)
 

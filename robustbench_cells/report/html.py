@@ -126,8 +126,9 @@ def _summary_section(summary: RunSummary) -> str:
     for c in summary.not_done:
         rows.append(list(unfinished_row(c, labels[c.key]).values()))
         classes.append("failed" if c.cell.status == "failed" else "")
-    out = ["<h2>Summary: clean vs shifted test accuracy (%)</h2>",
-           '<p class="def">Best mean shifted accuracy first. <b>mean shifted</b> = mean test accuracy over every '
+    metric = esc(summary.metric_label)
+    out = [f"<h2>Summary: clean vs shifted test {metric} (%)</h2>",
+           f'<p class="def">Best mean shifted {metric} first. <b>mean shifted</b> = mean test {metric} over every '
            "(shift, severity 1-5) set; <b>worst family</b> = the family with the lowest mean; <b>gap</b> = clean "
            "val &minus; mean shifted; <b>rBE</b> = relative balanced error against the reference cell (1 = as "
            "robust, &lt;1 = more robust); <b>ECE</b> = expected calibration error, mean over shifted sets.</p>",
@@ -151,8 +152,8 @@ def _grid_section(summary: RunSummary) -> str:
             v = values.get((m, a))
             row.append("-" if not v else pct(mean_std(v)[0]) + (f" ±{100 * mean_std(v)[1]:.1f}" if len(v) > 1 else ""))
         rows.append(row)
-    return ("<h2>Model x augmentation: mean shifted test accuracy (%)</h2>"
-            + img_tag(figures.heatmap_png(summary), "heatmap of mean shifted accuracy, model x augmentation")
+    return (f"<h2>Model x augmentation: mean shifted test {esc(summary.metric_label)} (%)</h2>"
+            + img_tag(figures.heatmap_png(summary), f"heatmap of mean shifted {summary.metric_label}")
             + _table(["model", *augs], rows, set(range(1, len(augs) + 1))))
 
 
@@ -161,7 +162,7 @@ def _curves_section(summary: RunSummary) -> str:
         return ""
     shown = [c for c in summary.done if c.mean_shifted is not None][: figures.MAX_CURVES]
     return ("<h2>Accuracy vs severity per shift family</h2>"
-            f'<p class="def">Mean test accuracy over the family\'s shifts at each severity; severity 0 is the '
+            f'<p class="def">Mean test {esc(summary.metric_label)} over the family\'s shifts at each severity; severity 0 is the '
             f"clean test set. The {len(shown)} best cells by mean shifted accuracy.</p>"
             + img_tag(figures.severity_curves_png(summary, shown), "accuracy vs severity per family"))
 
@@ -176,12 +177,12 @@ def _cell_section(summary: RunSummary, cell: CellSummary | None) -> str:
         shifts = [s for s in cell.per_shift if summary.families.get(s, UNKNOWN_FAMILY) == family]
         fam = []
         for sev in sevs:
-            v = [rows[(s, sev)].accuracy for s in shifts if (s, sev) in rows]
+            v = [cell.value(rows[(s, sev)]) for s in shifts if (s, sev) in rows]
             fam.append(pct(sum(v) / len(v)) if v else "-")
         table_rows.append([family, *fam, pct(cell.per_family.get(family))])
         classes.append("fam")
         for s in shifts:
-            table_rows.append([f"\u2003{s}", *[pct(rows[(s, sev)].accuracy) if (s, sev) in rows else "-"
+            table_rows.append([f"\u2003{s}", *[pct(cell.value(rows[(s, sev)])) if (s, sev) in rows else "-"
                                                for sev in sevs], pct(cell.per_shift[s])])
             classes.append("")
     c = cell.cell

@@ -133,7 +133,7 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
     hidden = [c for c in OPTIONAL_COLUMNS if c not in columns]
     if hidden:
         caption += f". Not shown at this width: {', '.join(hidden)}"
-    table = Table(title=f"{name}: clean vs shifted test accuracy (%), best mean shifted first",
+    table = Table(title=f"{name}: clean vs shifted test {summary.metric_label} (%), best mean shifted first",
                   caption=escape(caption), box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True)
     for col in columns:
         numeric = col in NUMERIC_COLUMNS
@@ -148,7 +148,7 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
 def grid_table(summary: RunSummary) -> Table:
     """Table (2): model x augmentation grid of mean shifted accuracy (mean ± std over seeds)."""
     models, augs, values = summary.grid()
-    table = Table(title="mean shifted test accuracy (%): model x augmentation")
+    table = Table(title=f"mean shifted test {summary.metric_label} (%): model x augmentation")
     table.add_column("model")
     for aug in augs:
         table.add_column(aug, justify="right")
@@ -172,7 +172,7 @@ def cell_table(summary: RunSummary, cell: CellSummary) -> Table:
     rows = cell.test_rows()
     severities = sorted({sev for (_, sev) in rows if sev > 0}) or [1, 2, 3, 4, 5]
     c = cell.cell
-    table = Table(title=escape(f"{c.model}/{c.augmentation} seed {c.seed} [{c.key[:10]}]: test accuracy (%) "
+    table = Table(title=escape(f"{c.model}/{c.augmentation} seed {c.seed} [{c.key[:10]}]: test {summary.metric_label} (%) "
                                f"by shift and severity (clean test {pct(cell.clean_test)})"))
     table.add_column("family / shift")
     for sev in severities:
@@ -180,11 +180,12 @@ def cell_table(summary: RunSummary, cell: CellSummary) -> Table:
     table.add_column("mean", justify="right")
     for family in family_order(summary.families[s] for s in cell.per_shift):
         shifts = [s for s in cell.per_shift if summary.families.get(s, UNKNOWN_FAMILY) == family]
-        fam_vals = [[rows[(s, sev)].accuracy for s in shifts if (s, sev) in rows] for sev in severities]
+        fam_vals = [[cell.value(rows[(s, sev)]) for s in shifts if (s, sev) in rows] for sev in severities]
         table.add_row(f"[bold]{family}[/]", *[f"[bold]{pct(sum(v) / len(v))}[/]" if v else "-" for v in fam_vals],
                       f"[bold]{pct(cell.per_family.get(family))}[/]")
         for s in shifts:
-            table.add_row(f"  {escape(s)}", *[pct(rows[(s, sev)].accuracy) if (s, sev) in rows else "-" for sev in severities],
+            table.add_row(f"  {escape(s)}", *[pct(cell.value(rows[(s, sev)])) if (s, sev) in rows else "-"
+                                              for sev in severities],
                           pct(cell.per_shift[s]))
     return table
 
@@ -235,11 +236,12 @@ def to_json(summary: RunSummary) -> dict[str, Any]:
             "data_fingerprint": run.data_fingerprint, "class_names": run.class_names, "versions": run.versions,
         },
         "definitions": {
-            "mean_shifted": "mean test accuracy over all (shift, severity>=1) rows",
+            "mean_shifted": f"mean test {summary.metric_label} over all (shift, severity>=1) rows",
             "gap": "clean_val - mean_shifted",
             "rbe": "mean over shifts of sum_s(BE_s-BE_clean)/sum_s(refBE_s-refBE_clean), BE=1-balanced accuracy",
         },
         "reference": summary.reference,
+        "metric": summary.metric,
         "families": {name: summary.families[name] for name in sorted(summary.families)},
         "cells": [{**c.to_dict(), "scores": [{k: v for k, v in score_to_dict(s).items() if k != "cell_key"}
                                              for s in c.scores]}
@@ -293,7 +295,7 @@ def to_markdown(summary: RunSummary) -> str:
     rows = [list(summary_row(c, labels[c.key]).values()) for c in summary.done]
     right = {i for i, col in enumerate(SUMMARY_COLUMNS)
              if col in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")}
-    lines = [f"**{name}**: test accuracy (%), best mean shifted first. Mean shifted = mean over every "
+    lines = [f"**{name}**: test {summary.metric_label} (%), best mean shifted first. Mean shifted = mean over every "
              "(shift, severity 1-5) test set; gap = clean val - mean shifted.", ""]
     lines += _md_table(SUMMARY_COLUMNS, rows, right)
     failed = [c for c in summary.not_done]
@@ -329,9 +331,9 @@ def compare_rows(a: RunSummary, b: RunSummary) -> tuple[list[dict[str, Any]], li
     return rows, unmatched
 
 
-def compare_table(rows: list[dict[str, Any]], name_a: str, name_b: str) -> Table:
+def compare_table(rows: list[dict[str, Any]], name_a: str, name_b: str, metric_label: str = "accuracy") -> Table:
     """Rich table of :func:`compare_rows` (largest mean shifted gain first)."""
-    table = Table(title=f"A = {name_a}  vs  B = {name_b}: test accuracy (%), delta = B - A")
+    table = Table(title=escape(f"A = {name_a}  vs  B = {name_b}: test {metric_label} (%), delta = B - A"))
     for col in ("model", "augmentation", "seed", "clean A", "clean B", "Δ clean", "shifted A", "shifted B",
                 "Δ shifted"):
         table.add_column(col, justify="left" if col in ("model", "augmentation") else "right")

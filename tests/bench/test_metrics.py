@@ -141,3 +141,16 @@ def test_load_summary_errors(tmp_path):
     ResultStore(tmp_path, create=True).close()
     with pytest.raises(CellbenchError, match="holds no run"):
         metrics.load_summary(tmp_path)
+
+
+def test_balanced_accuracy_metric(store):
+    summary = metrics.summarize_run(store, metric="balanced_accuracy")
+    a = summary.get("aaaa")
+    assert summary.metric_label == "balanced accuracy"
+    assert a.clean_test == 0.8 and a.clean_val == 0.95  # val rows store acc == balanced acc here
+    assert a.mean_shifted == pytest.approx((0.6 + 0.4 + 0.7 + 0.5) / 4)
+    assert a.per_family == pytest.approx({"noise": 0.5, "blur": 0.7, "unknown": 0.5})
+    assert a.rbe == pytest.approx(1.0)  # rBE is balanced error whatever the metric
+    assert metrics.severity_curve(a, "noise", summary.families)[:3] == [0.8, 0.6, 0.4]
+    with pytest.raises(CellbenchError, match="--metric 'f1'"):
+        metrics.summarize_run(store, metric="f1")

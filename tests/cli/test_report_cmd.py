@@ -120,3 +120,16 @@ def test_table_to_file_and_a_run_with_nothing_finished(cli, run_dir, tmp_path):
     assert code == 0 and "pending" in out, err
     code, _, err = cli("report", tmp_path / "fresh", "-f", "html", "--no-samples")
     assert code == 0 and "no finished cell" in (tmp_path / "fresh" / "report.html").read_text(), err
+
+
+def test_metric_option(cli, run_dir):
+    code, out, _ = cli("report", run_dir, "--metric", "balanced_accuracy", "-f", "json")
+    obj = json.loads(out)
+    best = obj["cells"][0]
+    assert code == 0 and obj["metric"] == "balanced_accuracy"
+    assert best["clean_test"] == pytest.approx(0.94 - 0.02) and best["mean_shifted"] == pytest.approx(
+        best["mean_shifted_balanced"])
+    code, out, _ = cli("report", run_dir, "--metric", "balanced_accuracy")
+    assert code == 0 and "balanced accuracy" in out
+    code, _, err = cli("report", run_dir, "--metric", "f1")
+    assert code == 2 and "--metric 'f1'" in err
