@@ -15,7 +15,8 @@ def jpeg_compression(images: np.ndarray, quality: int, rng: np.random.Generator)
         ok, buf = cv2.imencode(".jpg", img[..., ::-1], params)
         if not ok:  # pragma: no cover - OpenCV only fails on empty images
             raise RuntimeError("cv2.imencode failed")
-        out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        # IGNORE_ORIENTATION: no EXIF parsing (OpenCV would look for an orientation tag otherwise)
+        out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)[..., ::-1]
     return out
 
 

@@ -8,6 +8,8 @@ Lengths are in pixels at 96 px and scale with the image size (see :func:`ops.blu
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -28,7 +30,8 @@ def spot_density(n: int, h: int, w: int, count: int, sigma: float, rng: np.rando
     pad = max(1, int(np.ceil(3 * sigma)))
     dens = np.zeros((n, h + 2 * pad, w + 2 * pad), np.float32)
     idx = np.repeat(np.arange(n), count)
-    np.add.at(dens, (idx, ys.astype(int).ravel() + pad, xs.astype(int).ravel() + pad), amp.ravel())
+    # plain assignment (not np.add.at, ~10x slower): two spots on the same pixel just merge into one
+    dens[idx, ys.astype(int).ravel() + pad, xs.astype(int).ravel() + pad] = amp.ravel()
     # zero padding between the stacked images keeps spots from bleeding into the neighbour
     tall = dens.reshape(n * (h + 2 * pad), w + 2 * pad)
     k = 2 * pad + 1
@@ -59,29 +62,45 @@ def dust(images: np.ndarray, param: tuple[int, float], rng: np.random.Generator)
     return absorb(images, density, (1.1, 1.2, 1.3))
 
 
+@lru_cache(maxsize=512)
+def _bubble_template(radius: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(gain, offset, half)``: a bubble of *radius* px acts as ``pixel * gain + offset`` on a
+    ``(2 half + 1)^2`` patch. Dark refracting rim (-55%), interior pulled 35% towards a bright haze."""
+    half = int(np.ceil(radius * 1.3)) + 1
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
+    dist = np.sqrt(yy * yy + xx * xx) / radius
+    rim = 1.0 - 0.55 * np.exp(-(((dist - 1.0) / 0.12) ** 2))
+    inside = dist < 1.0
+    gain = (rim * np.where(inside, 0.65, 1.0)).astype(np.float32)
+    offset = (rim * np.where(inside, 0.35 * 245.0, 0.0)).astype(np.float32)
+    return gain[..., None], offset[..., None], half
+
+
 def bubble(images: np.ndarray, param: tuple[int, float], rng: np.random.Generator) -> np.ndarray:
     """Air bubbles in the mounting medium: ``param = (count, radius_px)``.
 
-    Each bubble (radius uniform in ``[0.6, 1.0] * radius``) has a dark refracting rim and a slightly
-    brighter, lower-contrast interior, as trapped air looks in bright-field microscopy.
+    Each bubble (radius uniform in ``[0.6, 1.0] * radius``, rounded to 1/4 px so templates are reused)
+    has a dark refracting rim and a slightly brighter, lower-contrast interior, as trapped air looks
+    in bright-field microscopy. Only the bubble's bounding box is touched.
     """
     count, radius = param
     n, h, w, _ = images.shape
     s = size_scale(images)
-    r = rng.uniform(0.6, 1.0, size=(n, count, 1, 1)).astype(np.float32) * radius * s
-    cy = rng.uniform(0, h, size=(n, count, 1, 1)).astype(np.float32)
-    cx = rng.uniform(0, w, size=(n, count, 1, 1)).astype(np.float32)
-    yy = np.arange(h, dtype=np.float32)[None, None, :, None]
-    xx = np.arange(w, dtype=np.float32)[None, None, None, :]
-    dist = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2) / r  # (n, count, h, w), 1 on the rim
-    rim_width = np.float32(0.12)
-    rim = np.exp(-(((dist - 1.0) / rim_width) ** 2)).max(axis=1)  # (n, h, w)
-    inside = (dist < 1.0).any(axis=1)
-    img = images.astype(np.float32)
-    # interior: pull 35% towards a bright haze (less contrast, brighter); rim: 55% darker
-    img[inside] = img[inside] * 0.65 + 0.35 * 245.0
-    img *= (1.0 - 0.55 * rim)[..., None]
-    return to_uint8(img)
+    radii = np.round(rng.uniform(0.6, 1.0, size=(n, count)) * radius * s * 4) / 4
+    cy = rng.integers(0, h, size=(n, count))
+    cx = rng.integers(0, w, size=(n, count))
+    out = images.copy()
+    for i in range(n):
+        for j in range(count):
+            gain, offset, half = _bubble_template(float(max(radii[i, j], 1.0)))
+            y0, y1 = max(cy[i, j] - half, 0), min(cy[i, j] + half + 1, h)
+            x0, x1 = max(cx[i, j] - half, 0), min(cx[i, j] + half + 1, w)
+            ty, tx = y0 - (cy[i, j] - half), x0 - (cx[i, j] - half)
+            g = gain[ty:ty + y1 - y0, tx:tx + x1 - x0]
+            o = offset[ty:ty + y1 - y0, tx:tx + x1 - x0]
+            patch = out[i, y0:y1, x0:x1]
+            out[i, y0:y1, x0:x1] = np.clip(patch * g + o + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def vignetting(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
@@ -92,8 +111,10 @@ def vignetting(images: np.ndarray, strength: float, rng: np.random.Generator) ->
     yy = (np.arange(h, dtype=np.float32) / max(h - 1, 1) - 0.5)[None, :, None]
     xx = (np.arange(w, dtype=np.float32) / max(w - 1, 1) - 0.5)[None, None, :]
     r2 = ((yy - centre[:, 0, None, None]) ** 2 + (xx - centre[:, 1, None, None]) ** 2) / 0.5
-    gain = np.clip(1.0 - strength * r2, 0.0, 1.0)
-    return to_uint8(images * gain[..., None])
+    gain = np.clip(1.0 - strength * r2, 0.0, 1.0).reshape(n * h, w)
+    # blendLinear: per-pixel weights on uint8, one SIMD call for the whole (stacked) batch
+    out = cv2.blendLinear(images.reshape(n * h, w, 3), np.zeros((n * h, w, 3), np.uint8), gain, 1.0 - gain)
+    return out.reshape(images.shape)
 
 
 def out_of_focus(images: np.ndarray, radius: float, rng: np.random.Generator) -> np.ndarray:
@@ -105,5 +126,6 @@ def out_of_focus(images: np.ndarray, radius: float, rng: np.random.Generator) ->
     yy = (np.arange(h, dtype=np.float32) / max(h - 1, 1) - 0.5)[None, :, None]
     xx = (np.arange(w, dtype=np.float32) / max(w - 1, 1) - 0.5)[None, None, :]
     proj = xx * np.cos(angle)[:, None, None] + yy * np.sin(angle)[:, None, None]  # -0.7..0.7
-    alpha = np.clip(proj / 0.7 + 0.5, 0.0, 1.0)[..., None]
-    return to_uint8(images + alpha * (blurred.astype(np.float32) - images))
+    alpha = np.clip(proj / 0.7 + 0.5, 0.0, 1.0).reshape(n * h, w)
+    out = cv2.blendLinear(blurred.reshape(n * h, w, 3), images.reshape(n * h, w, 3), alpha, 1.0 - alpha)
+    return out.reshape(images.shape)
