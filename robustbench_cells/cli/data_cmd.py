@@ -107,7 +107,7 @@ def inspect_command(
     clean: Path | None = typer.Option(None, "--clean", help="Write a de-duplicated, outlier-free copy here "
                                       "(*.npz or a new folder) plus a CSV of what was removed and why."),
     fence: float | None = typer.Option(None, "--fence", help="Outlier threshold: Q3 + FENCE x IQR of the "
-                                       "log scores [default: 6.5, calibrated on PBC]."),
+                                       "log scores [default: 6.0, calibrated on PBC]."),
     top: int = typer.Option(32, "--top", help="Outliers shown in the table and the contact sheet."),
 ) -> None:
     """Class balance, exact/near duplicates (and label conflicts) and outliers of DATASET, with pictures."""

@@ -27,7 +27,7 @@ SUPPORT_FRACTION = 0.8
 #: Calibrated on PBC with planted foreign-background composites (docs/inspect.md): about 0.01% of
 #: the 17,072 clean images flagged, >= 98% of composites caught; a fence adapts to each data set's
 #: own spread of scores.
-DEFAULT_FENCE = 6.5
+DEFAULT_FENCE = 6.0
 #: Weight of the global distance in the score (the k-NN distance gets the rest), see outlier_scores.
 GLOBAL_WEIGHT = 0.35
 #: Neighbours for the k-NN distance; a batch larger than this protects its own members.
