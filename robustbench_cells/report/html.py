@@ -204,17 +204,31 @@ def _shift_function() -> Callable[[np.ndarray, str, int, int], np.ndarray]:
     return shift_images
 
 
-def _test_part(dataset, summary: RunSummary):
-    """The run's test split: the cells' ``config["split"]`` (seed, fractions) when recorded, else the data's own."""
+def _run_split(summary: RunSummary) -> dict | None:
+    """The split the run used: ``runs.config["split"]``, else a cell's ``config["split"]``, else None."""
+    config = summary.run.config if summary.run else {}
+    if isinstance(config.get("split"), dict):
+        return config["split"]
+    return next((c.cell.config["split"] for c in summary.cells if isinstance(c.cell.config.get("split"), dict)), None)
+
+
+def _prepare_like_the_run(dataset, summary: RunSummary):
+    """The run's test split at the run's image size (the runner resizes before splitting and shifting)."""
+    from robustbench_cells.data.dataset import Dataset
+    from robustbench_cells.data.resize import resize_images
     from robustbench_cells.data.splits import split_dataset
 
-    split = next((c.cell.config["split"] for c in summary.cells if isinstance(c.cell.config.get("split"), dict)), None)
+    size = (summary.run.config if summary.run else {}).get("image_size")
+    if isinstance(size, int) and dataset.image_size != (size, size):
+        dataset = Dataset(resize_images(dataset.images, size), dataset.labels, dataset.class_names,
+                          source=dataset.source, split=dataset.split)
+    split = _run_split(summary)
     if split is not None:
-        return split_dataset(dataset, int(split.get("seed", 0)),
-                             tuple(split.get("fractions", (0.7, 0.1, 0.2))))["test"]
+        return dataset, split_dataset(dataset, int(split.get("seed", 0)),
+                                      tuple(split.get("fractions", (0.7, 0.1, 0.2))))["test"]
     if dataset.split is not None and np.any(dataset.split == "test"):
-        return dataset.subset(np.flatnonzero(dataset.split == "test"))
-    return dataset
+        return dataset, dataset.subset(np.flatnonzero(dataset.split == "test"))
+    return dataset, dataset
 
 
 def _pick_samples(images: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
@@ -246,12 +260,19 @@ def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
     except ImportError as exc:
         return head + _note(f"shifted test sets are not available ({exc}); sample images skipped")
     try:
-        test = _test_part(dataset, summary)
+        dataset, test = _prepare_like_the_run(dataset, summary)
     except CellbenchError as exc:
         return head + _note(f"cannot split {summary.run.data_spec!r} as the run did ({exc}); sample images skipped")
     samples = _pick_samples(test.images, test.labels, n_images)
     if len(samples) == 0:
         return head + _note(f"the test split of {summary.run.data_spec!r} is empty; sample images skipped")
+    shift_config = summary.run.config.get("shifts")
+    seed = int(shift_config.get("seed", SAMPLE_SEED)) if isinstance(shift_config, dict) else SAMPLE_SEED
+    warning = ""
+    if dataset.fingerprint() != summary.run.data_fingerprint:
+        warning = _note(f"the data at {summary.run.data_spec!r} has changed since the run (fingerprint "
+                        f"{dataset.fingerprint()}, the run had {summary.run.data_fingerprint}): these samples "
+                        "come from the current data")
     rows, notes = [], []
     for family in summary.family_list:
         for name in sorted(n for n, f in summary.families.items() if f == family):
@@ -261,7 +282,7 @@ def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
             try:
                 per_image = [[img] for img in samples]
                 for sev in range(1, 6):
-                    shifted = shift(samples, name, sev, SAMPLE_SEED)
+                    shifted = shift(samples, name, sev, seed)
                     for k in range(len(samples)):
                         per_image[k].append(shifted[k])
             except CellbenchError as exc:
@@ -270,8 +291,9 @@ def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
             strip = figures.image_strip_png([im for group in per_image for im in group], group=6)
             rows.append(f"<tr><td>{esc(family)}</td><td>{esc(name)}</td>"
                         f"<td>{img_tag(strip, f'{name}: clean and severities 1-5', 'strip')}</td></tr>")
-    body = (f'<p class="def">{len(samples)} test image(s) of {esc(summary.run.data_spec)}, each shown clean then at '
-            "severities 1 to 5 (the generator the benchmark scored with).</p>"
+    body = (f'<p class="def">{len(samples)} test image(s) of {esc(summary.run.data_spec)} at '
+            f"{samples.shape[2]}x{samples.shape[1]} px, each shown clean then at severities 1 to 5 (the generator "
+            f"and seed {seed} the benchmark scored with).</p>{warning}"
             "<table><thead><tr><th>family</th><th>shift</th><th>clean, s1 … s5</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
     if notes:

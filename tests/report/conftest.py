@@ -68,11 +68,17 @@ def test_plugins(monkeypatch):
     return host
 
 
-def make_run(path, data_spec: str = "rt_data", seed: int = 0, config: dict | None = None) -> ResultStore:
-    """A run with 2 models x 3 augmentations (+ a second seed, a failed and a pending cell)."""
+def make_run(path, data_spec: str = "rt_data", seed: int = 0, config: dict | None = None,
+             run_config: dict | None = None, fingerprint: str = "fp123") -> ResultStore:
+    """A run with 2 models x 3 augmentations (+ a second seed, a failed and a pending cell).
+
+    *config* goes into every cell's config, *run_config* into the run row (the matrix, as the runner
+    writes it: ``image_size``, ``split``, ``shifts.seed`` ...).
+    """
     rng = np.random.default_rng(seed)
     store = ResultStore(path, create=True)
-    run = store.create_run("fake-run", {"matrix": "test"}, {"keras": "3.x"}, data_spec, "fp123", CELL_CLASSES)
+    run = store.create_run("fake-run", run_config or {"matrix": "test"}, {"keras": "3.x"}, data_spec, fingerprint,
+                           CELL_CLASSES)
     cells, pos = [], 0
     for model in MODELS:
         for aug in AUGS:

@@ -70,6 +70,23 @@ def test_samples_come_from_the_runs_test_split(tmp_path, run_factory, with_shift
     store.close()
 
 
+def test_samples_use_the_runs_image_size_and_flag_changed_data(tmp_path, run_factory, with_shifts):
+    from robustbench_cells.data.resize import resize_images
+    from robustbench_cells.data.specs import load_dataset
+
+    data = load_dataset("rt_data")
+    same = type(data)(resize_images(data.images, 16), data.labels, data.class_names, split=data.split)
+    store = run_factory(tmp_path / "r", run_config={"image_size": 16, "shifts": {"seed": 5}},
+                        fingerprint=same.fingerprint())
+    text = html.build_report(summarize_run(store))
+    assert embedded_pngs(text)[3].shape[0] == 16 and "at 16x16 px" in text and "seed 5" in text
+    assert "has changed since the run" not in text
+    store.close()
+    store = run_factory(tmp_path / "r2", run_config={"image_size": 16}, fingerprint="0123456789abcdef")
+    assert "has changed since the run" in html.build_report(summarize_run(store))
+    store.close()
+
+
 def test_detail_cell_is_the_best_by_default_or_the_one_asked(fake_run):
     _, store = fake_run
     summary = summarize_run(store)
