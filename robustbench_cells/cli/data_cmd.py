@@ -87,10 +87,13 @@ def _write_figures(report, dataset, out_dir: Path, top: int) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [figures.class_bar_chart(report.balance, out_dir / "class_balance.png", title=report.source)]
-    ranking = report.outliers.ranking()[:top]
-    flagged = set(report.outliers.flagged.tolist())
-    caps = [f"{'!' if int(i) in flagged else ''}#{int(i)} s={report.outliers.scores[i]:.1f}" for i in ranking]
-    written.append(figures.contact_sheet(dataset.images[ranking], caps, out_dir / "outliers.png"))
+    if np.isfinite(report.outliers.threshold):  # else too few images to score: no ranking to show
+        # The top of the ranking, flagged or not ("!" marks flagged), so a clean data set still
+        # shows its most unusual images.
+        ranking = report.outliers.ranking()[:top]
+        flagged = set(report.outliers.flagged.tolist())
+        caps = [f"{'!' if int(i) in flagged else ''}#{int(i)} s={report.outliers.scores[i]:.1f}" for i in ranking]
+        written.append(figures.contact_sheet(dataset.images[ranking], caps, out_dir / "outliers.png"))
     near = report.near
     written.append(figures.pair_sheet(dataset.images, near.pairs, near.scores, dataset.labels,
                                       dataset.class_names, out_dir / "near_duplicates.png"))
