@@ -96,7 +96,7 @@ def heatmap_png(summary: RunSummary) -> bytes:
 
 
 def per_class_png(cell: CellSummary, class_names: Sequence[str]) -> bytes:
-    """Per-class test accuracy of *cell*: clean, its worst shift (mean over severities) and that shift at its top severity."""
+    """Per-class test accuracy of *cell*: clean, its worst shift (mean over severities), that shift at its top severity."""
     rows = cell.test_rows()
     n = len(class_names) or max((len(s.per_class) for s in rows.values()), default=0)
     names = list(class_names) or [str(i) for i in range(n)]

@@ -162,7 +162,8 @@ def _curves_section(summary: RunSummary) -> str:
         return ""
     shown = [c for c in summary.done if c.mean_shifted is not None][: figures.MAX_CURVES]
     return ("<h2>Accuracy vs severity per shift family</h2>"
-            f'<p class="def">Mean test {esc(summary.metric_label)} over the family\'s shifts at each severity; severity 0 is the '
+            f'<p class="def">Mean test {esc(summary.metric_label)} over the family\'s shifts at each severity; '
+            "severity 0 is the "
             f"clean test set. The {len(shown)} best cells by mean shifted accuracy.</p>"
             + img_tag(figures.severity_curves_png(summary, shown), "accuracy vs severity per family"))
 

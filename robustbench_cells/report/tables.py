@@ -172,8 +172,9 @@ def cell_table(summary: RunSummary, cell: CellSummary) -> Table:
     rows = cell.test_rows()
     severities = sorted({sev for (_, sev) in rows if sev > 0}) or [1, 2, 3, 4, 5]
     c = cell.cell
-    table = Table(title=escape(f"{c.model}/{c.augmentation} seed {c.seed} [{c.key[:10]}]: test {summary.metric_label} (%) "
-                               f"by shift and severity (clean test {pct(cell.clean_test)})"))
+    title = (f"{c.model}/{c.augmentation} seed {c.seed} [{c.key[:10]}]: test {summary.metric_label} (%) "
+             f"by shift and severity (clean test {pct(cell.clean_test)})")
+    table = Table(title=escape(title))
     table.add_column("family / shift")
     for sev in severities:
         table.add_column(f"s{sev}", justify="right")
