@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -359,5 +360,17 @@ def compare_markdown(rows: list[dict[str, Any]], unmatched: list[str]) -> str:
     return "\n".join(lines + ([""] + [f"- {u}" for u in unmatched] if unmatched else [])) + "\n"
 
 
+def _finite(obj: Any) -> Any:
+    """NaN/inf -> None, recursively (strict JSON has no NaN; a per-class accuracy of an absent class is NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def dumps_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, allow_nan=False, default=str)
+    """Strict, indented JSON (non-finite numbers become ``null``)."""
+    return json.dumps(_finite(obj), indent=2, allow_nan=False, default=str)

@@ -157,3 +157,8 @@ def test_recipe_labels_show_core_fields_and_what_varies(fake_run):
     assert labels["cnn_b-none-0-0004"] == "adam lr=0.001 3ep label_smoothing=0.1"
     assert labels["cnn_a-none-0-0000"] == "adam lr=0.001 3ep label_smoothing=0.0"  # batch_size is the same: hidden
     assert tables.fmt_recipe({}, (), {"kind": "ensemble", "members": ["a", "b", "c"]}) == "ensemble of 3"
+
+
+def test_json_turns_nan_into_null():
+    assert json.loads(tables.dumps_json({"a": [float("nan"), 1.0], "b": {"c": float("inf")}})) == {
+        "a": [None, 1.0], "b": {"c": None}}
