@@ -152,7 +152,7 @@ def grid_table(summary: RunSummary) -> Table:
     table = Table(title=f"mean shifted test {summary.metric_label} (%): model x augmentation")
     table.add_column("model")
     for aug in augs:
-        table.add_column(aug, justify="right")
+        table.add_column(escape(aug), justify="right")
     best = max((mean_std(v)[0] for v in values.values()), default=None)
     for model in models:
         cells = []
@@ -164,7 +164,7 @@ def grid_table(summary: RunSummary) -> Table:
             m, sd = mean_std(v)
             text = pct(m) + (f" ±{100 * sd:.1f}" if len(v) > 1 else "")
             cells.append(f"[bold green]{text}[/]" if m == best else text)
-        table.add_row(model, *cells)
+        table.add_row(escape(model), *cells)
     return table
 
 
