@@ -39,6 +39,10 @@ CLASS_ALIASES: dict[str, str] = {
     "thrombocytes": "platelet",
 }
 
+#: Top-level folder names that mean a split (``folder:PATH`` with ``train/``, ``val/``, ``test/``).
+SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                 "test": "test", "testing": "test"}
+
 #: MedMNIST (v3, "MedMNIST+") files on Zenodo; size 28 is ``bloodmnist.npz``, others ``bloodmnist_SIZE.npz``.
 MEDMNIST_URL = "https://zenodo.org/records/10519652/files/{file}?download=1"
 BLOODMNIST_SIZES = (28, 64, 128, 224)
@@ -202,6 +206,9 @@ def canonical_class(folder_name: str) -> str | None:
 def load_folder(arg: str | None) -> Dataset:
     """Load ``folder:PATH``: one sub-folder per class, optional ``SPLITS.csv`` (``path,label,split``).
 
+    A ``train/``, ``val/``, ``test/`` layout (each with class sub-folders) is read as the data
+    set's own split.
+
     Class order is CELL_CLASSES when every folder name maps onto a PBC class (``ig`` and other
     aliases included), else the sorted folder names. Images are decoded in a thread pool into one
     preallocated uint8 array. Corrupt files are skipped with a warning naming them; images whose
@@ -217,23 +224,36 @@ def load_folder(arg: str | None) -> Dataset:
     if not root.is_dir():
         hint = f" (use npz:{arg})" if root.suffix == ".npz" else ""
         raise CellbenchError(f"{where}: not a folder{hint}")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    folders = _subfolders(root)
     if not folders:
         raise CellbenchError(f"{where}: no class sub-folders (expected one sub-folder of images per class)")
+    split_dirs = {f.name: SPLIT_FOLDERS[f.name.lower()] for f in folders if f.name.lower() in SPLIT_FOLDERS}
+    splits_csv = root / "SPLITS.csv"
+    if split_dirs and len(split_dirs) == len(folders) and not splits_csv.is_file():
+        # train/ val/ test/ layout, each holding the class folders: the folder names are the split.
+        class_folders = {d: _subfolders(root / d) for d in split_dirs}
+        for d, subs in class_folders.items():
+            if not subs:
+                raise CellbenchError(f"{where}: split folder {d!r} has no class sub-folders")
+        folders = [f for subs in class_folders.values() for f in subs]
+    else:
+        class_folders = {"": folders}
     class_of_folder, class_names = _class_names(folders, where)
 
-    splits_csv = root / "SPLITS.csv"
     if splits_csv.is_file():
         rel_paths, labels, split = _read_splits_csv(root, splits_csv, class_of_folder, class_names, where)
     else:
-        rel_paths, labels = [], []
-        for folder in folders:
-            files = _image_files(folder)
-            if not files:
-                raise CellbenchError(f"{where}: class folder {folder.name!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
-            rel_paths += [f"{folder.name}/{f}" for f in files]
-            labels += [class_names.index(class_of_folder[folder.name])] * len(files)
-        split = None
+        rel_paths, labels, split_list = [], [], []
+        for parent, subs in class_folders.items():
+            for folder in subs:
+                files = _image_files(folder)
+                rel = f"{parent}/{folder.name}" if parent else folder.name
+                if not files:
+                    raise CellbenchError(f"{where}: class folder {rel!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
+                rel_paths += [f"{rel}/{f}" for f in files]
+                labels += [class_names.index(class_of_folder[folder.name])] * len(files)
+                split_list += [split_dirs[parent]] * len(files) if parent else []
+        split = np.asarray(split_list, dtype="<U5") if split_list else None
 
     images, ok, notes = decode_images([root / p for p in rel_paths], where)
     keep = np.flatnonzero(ok)
@@ -248,8 +268,14 @@ def load_folder(arg: str | None) -> Dataset:
                    paths=paths_arr, meta={"loader": "folder", "root": str(root), **notes})
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
 def _class_names(folders: Sequence[Path], where: str) -> tuple[dict[str, str], tuple[str, ...]]:
-    canon = {f.name: canonical_class(f.name) for f in folders}
+    """Folder name -> class name, and the class order (the same folder name may recur per split)."""
+    names = sorted({f.name for f in folders})
+    canon = {name: canonical_class(name) for name in names}
     if all(canon.values()):
         seen: dict[str, str] = {}
         for folder, cls in canon.items():
@@ -257,7 +283,7 @@ def _class_names(folders: Sequence[Path], where: str) -> tuple[dict[str, str], t
                 raise CellbenchError(f"{where}: folders {seen[cls]!r} and {folder!r} both mean class {cls!r}")
             seen[cls] = folder
         return {k: v for k, v in canon.items() if v}, CELL_CLASSES
-    return {f.name: f.name for f in folders}, tuple(f.name for f in folders)
+    return {name: name for name in names}, tuple(names)
 
 
 def _image_files(folder: Path) -> list[str]:

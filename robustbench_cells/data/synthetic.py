@@ -399,8 +399,8 @@ def _render_chunk(n: int, rng: np.random.Generator, options: SyntheticOptions
     od[:, :2] *= intensity[:, 1:, None]   # eosin-like: red cells and cytoplasm
     hue = options.stain * rng.normal(0, 0.1, n).clip(-0.3, 0.3)
     od = od @ _hue_rotation(hue)
-    # (n, 3, layers), scaled so uint8 masks map straight to -OD (exp follows).
-    neg_od_t = (od.transpose(0, 2, 1) * (-1 / 255)).astype(np.float32)
+    # Scaled so that uint8 masks map straight to -OD (exp follows).
+    neg_od = (od * (-1 / 255)).astype(np.float32)
 
     lavender = rng.uniform(0, 1, n) < options.background
     bg = (np.where(lavender[:, None], _BG_LAVENDER, _BG) + rng.normal(0, 3, (n, 3))).astype(np.float32)
@@ -423,10 +423,9 @@ def _render_chunk(n: int, rng: np.random.Generator, options: SyntheticOptions
         y, x = tex_off[i, :2]
         chromatin = textures[tex_pick[i, 0], y:y + SIZE, x:x + SIZE] * tex_amp[i] + 1.0
         dens[2] *= np.clip(chromatin, 0.2, 2.0)
-        light = neg_od_t[i] @ dens.reshape(_LAYERS, -1)  # (3, HW) = -OD
-        cv2.exp(light, light)  # Beer-Lambert
-        light *= bg[i][:, None]
-        rgb = cv2.merge([light[c].reshape(SIZE, SIZE) for c in range(3)])
+        rgb = (dens.reshape(_LAYERS, -1).T @ neg_od[i]).reshape(SIZE, SIZE, 3)  # -OD, channels last
+        cv2.exp(rgb, rgb)  # Beer-Lambert
+        rgb *= bg[i]
         illum = ramp[None, :] * np.float32(grad[i, 0]) + ramp[:, None] * np.float32(grad[i, 1]) + np.float32(gain[i])
         rgb *= illum[..., None]
         rgb = cv2.GaussianBlur(rgb, (0, 0), float(blur[i]))  # optics blur the light, then the sensor adds grain

@@ -244,6 +244,20 @@ def test_folder_bad_splits_csv(tmp_path, rows, message):
         load_folder(str(tmp_path))
 
 
+def test_folder_train_val_test_layout_is_the_split(tmp_path):
+    _write_folder(tmp_path / "train", {"ig": 2, "lymphocyte": 1})
+    _write_folder(tmp_path / "valid", {"ig": 1})
+    _write_folder(tmp_path / "test", {"lymphocyte": 2})
+    ds = load_folder(str(tmp_path))
+    assert ds.class_names == CELL_CLASSES
+    got = sorted(zip(ds.paths.tolist(), ds.split.tolist(), ds.labels.tolist()))
+    assert got[0] == ("test/lymphocyte/lymphocyte_0.png", "test", 4)
+    assert [s for _, s, _ in got].count("train") == 3 and [s for _, s, _ in got].count("val") == 1
+    (tmp_path / "test" / "monocyte").mkdir()
+    with pytest.raises(CellbenchError, match="class folder 'test/monocyte' has no images"):
+        load_folder(str(tmp_path))
+
+
 @pytest.mark.pbc
 @pytest.mark.slow
 def test_full_pbc_loads_with_its_split_in_under_30_seconds(pbc_root):
