@@ -129,8 +129,9 @@ def test_spec_through_the_registry():
 
 def test_speed_floor():
     generate(256, seed=0)  # warm-up (imports, allocator)
-    start = time.perf_counter()
+    # CPU time of this process, not wall time: other processes on a busy shared machine do not
+    # count against it. benchmarks/perf/synthetic.py measures the wall-clock rate.
+    start = time.process_time()
     generate(768, seed=1)
-    rate = 768 / (time.perf_counter() - start)
-    # Loose floor so a busy shared machine does not flake; benchmarks/perf/synthetic.py measures the real rate.
-    assert rate > 300, f"{rate:.0f} images/s"
+    rate = 768 / (time.process_time() - start)
+    assert rate > 500, f"{rate:.0f} images per CPU-second"
