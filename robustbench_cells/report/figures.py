@@ -115,7 +115,8 @@ def per_class_png(cell: CellSummary, class_names: Sequence[str]) -> bytes:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(stack, axis=0)
-        series.append((f"{cell.worst_shift} (mean s1-5)", mean))
+        sevs = "/".join(f"s{sev}" for sev, _ in sev_rows)
+        series.append((f"{cell.worst_shift} (mean of {sevs})", mean))
         top_sev, top = sev_rows[-1]
         series.append((f"{cell.worst_shift} s{top_sev}", as_array(top.per_class)))
     fig = _new_figure(9, 3.6)
