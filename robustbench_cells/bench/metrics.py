@@ -192,9 +192,11 @@ class RunSummary:
 
     @property
     def done(self) -> list[CellSummary]:
-        """Cells with scores, best mean shifted accuracy first (the summary table order)."""
+        """Done cells, best mean shifted first, then any without shifted rows by clean test (the table order)."""
         done = [c for c in self.cells if c.done and c.mean_shifted is not None]
+        # a run without shifts still gets a ranking: by clean test accuracy
         no_shift = [c for c in self.cells if c.done and c.mean_shifted is None]
+        no_shift.sort(key=lambda c: (-(c.clean_test if c.clean_test is not None else -1.0), c.cell.position))
         return sorted(done, key=lambda c: (-c.mean_shifted, c.cell.position, c.key)) + no_shift
 
     @property

@@ -154,3 +154,17 @@ def test_balanced_accuracy_metric(store):
     assert metrics.severity_curve(a, "noise", summary.families)[:3] == [0.8, 0.6, 0.4]
     with pytest.raises(CellbenchError, match="--metric 'f1'"):
         metrics.summarize_run(store, metric="f1")
+
+
+def test_run_without_shifts_ranks_by_clean_test(tmp_path, shift_plugins):
+    s = ResultStore(tmp_path, create=True)
+    run = s.create_run("r", {}, {}, "synthetic", "fp", ["a"])
+    s.add_cells(run.id, [Cell("k1", "m", "none", 0, position=0), Cell("k2", "m", "simple", 0, position=1)])
+    for key, acc in (("k1", 0.7), ("k2", 0.8)):
+        s.finish_cell(key, _rows(key, val=acc, clean=(acc, acc), shifted={}), params=1, model_path=None,
+                      train_seconds=1, eval_seconds=1, epochs=1)
+    summary = metrics.summarize_run(s)
+    assert [c.key for c in summary.done] == ["k2", "k1"]
+    assert summary.get("k1").mean_shifted is None and summary.get("k1").worst_family is None
+    assert summary.get("k1").rbe is None and summary.get("k1").gap is None
+    s.close()
