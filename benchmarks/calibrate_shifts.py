@@ -84,6 +84,9 @@ def main() -> None:
                            row_labels=[classes[labels[picked[r % len(picked)]]] for r in range(len(names))])
         Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.grid, dpi=80)
+        from PIL import Image  # 256-colour palette: the grid stays a few hundred kB in the repository
+
+        Image.open(args.grid).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(args.grid, optimize=True)
         print(f"wrote {args.grid}")
 
 

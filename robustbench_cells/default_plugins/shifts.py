@@ -92,7 +92,7 @@ SHIFTS: tuple[tuple, ...] = (
     # microscopy
     ("bubble", "microscopy", microscopy.bubble, ((1, 10), (1, 14), (2, 16), (2, 20), (3, 24)), "air bubbles (count, radius px)"),
     ("dust", "microscopy", microscopy.dust, ((5, 0.6), (10, 0.7), (20, 0.8), (30, 0.9), (45, 1.0)), "dust specks (count, size px)"),
-    ("vignetting", "microscopy", microscopy.vignetting, (0.1, 0.2, 0.3, 0.45, 0.6), "uneven illumination (fall-off)"),
+    ("vignetting", "microscopy", microscopy.vignetting, (0.06, 0.15, 0.25, 0.4, 0.55), "uneven illumination (fall-off)"),
     ("out_of_focus", "microscopy", microscopy.out_of_focus, (1.0, 1.6, 2.2, 3.0, 4.0), "tilted slide: blur across the field (radius px)"),
     # geometric
     ("rotation", "geometric", geometric.rotation, (5, 10, 20, 30, 45), "rotation, random sense (degrees)"),

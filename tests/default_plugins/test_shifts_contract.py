@@ -95,10 +95,10 @@ def test_strength_grows_with_severity_on_real_images(pbc_sample):
 
 @pytest.mark.pbc
 def test_severity_one_is_mild_and_five_is_not_destructive(pbc_sample):
-    """Calibration guard rails: sev 1 changes little (MAD < 20 levels); sev 5 keeps the picture (MAD < 90)."""
+    """Calibration guard rails: sev 1 changes little (MAD < 20 levels); sev 5 keeps the picture (MAD < 110)."""
     images = pbc_sample[::8]
     for name in SHIFT_NAMES:
         mad1 = np.abs(shift_images(images, name, 1, seed=0).astype(np.int16) - images).mean()
         mad5 = np.abs(shift_images(images, name, 5, seed=0).astype(np.int16) - images).mean()
         assert mad1 < 20, (name, mad1)
-        assert mad5 < 90, (name, mad5)
+        assert mad5 < 110, (name, mad5)
