@@ -25,7 +25,9 @@ class Dataset:
     - ``images``: uint8 ``(N, H, W, 3)``; ``labels``: int64 ``(N,)`` in ``0..len(class_names)-1``.
     - ``split``: optional per-image ``"train"``/``"val"``/``"test"`` (the data set's own split).
     - ``paths``: optional per-image provenance (file path or ``"file.npz[i]"``).
-    - ``source``: the spec it was loaded from; ``meta``: free-form provenance.
+    - ``source``: the spec it was loaded from; ``meta``: free-form provenance. Arrays under
+      ``meta["per_image"]`` (a dict of length-N arrays, e.g. the synthetic nuisance values) are
+      sliced along with the images by :meth:`subset`.
     """
 
     images: np.ndarray
@@ -79,12 +81,15 @@ class Dataset:
 
     def subset(self, index: np.ndarray | slice, source_suffix: str = "") -> Dataset:
         """A new data set with the selected images (a view where NumPy allows it)."""
+        meta = dict(self.meta)
+        if isinstance(meta.get("per_image"), dict):
+            meta["per_image"] = {k: np.asarray(v)[index] for k, v in meta["per_image"].items()}
         return Dataset(
             images=self.images[index], labels=self.labels[index], class_names=self.class_names,
             source=self.source + source_suffix,
             split=None if self.split is None else self.split[index],
             paths=None if self.paths is None else self.paths[index],
-            meta=dict(self.meta),
+            meta=meta,
         )
 
     def class_counts(self) -> np.ndarray:

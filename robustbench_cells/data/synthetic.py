@@ -11,7 +11,7 @@ CNN needs several epochs and does not reach 100%.
 Nuisance factors are label-independent and controllable (:class:`SyntheticOptions`): stain hue and
 intensity, background tint (including the lavender background of PBC's odd sub-batch), blur,
 zoom, illumination gradient and pixel noise. Every image's nuisance values are returned in
-``Dataset.meta["nuisance"]``.
+``Dataset.meta["per_image"]`` (sliced along by ``Dataset.subset``).
 
 Determinism: images are produced in chunks of :data:`CHUNK` with ``default_rng([seed, chunk])``,
 so the same seed gives the same bytes and ``synthetic:500`` is the first 500 of ``synthetic:4000``.
@@ -130,7 +130,7 @@ def synthetic_dataset(n: int = DEFAULT_N, seed: int = 0, options: SyntheticOptio
     split = stratified_assignment(labels, SPLIT_FRACTIONS, 0)
     return Dataset(images=images, labels=labels, class_names=CELL_CLASSES, source=source or f"synthetic:{n}:seed={seed}",
                    split=split, meta={"loader": "synthetic", "seed": seed, "options": asdict(options),
-                                      "nuisance": nuisance})
+                                      "per_image": nuisance})
 
 
 def parse_synthetic_arg(arg: str | None) -> tuple[int, int, SyntheticOptions]:

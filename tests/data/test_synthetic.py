@@ -9,6 +9,7 @@ import pytest
 
 from robustbench_cells.data.dataset import CELL_CLASSES
 from robustbench_cells.data.specs import load_dataset
+from robustbench_cells.data.splits import split_dataset
 from robustbench_cells.data.synthetic import (
     DEFAULT_N,
     SyntheticOptions,
@@ -93,7 +94,9 @@ def test_dataset_carries_a_stratified_split():
     for c in range(8):  # every class is in train and test
         in_class = ds.split[ds.labels == c]
         assert (in_class == "train").any() and (in_class == "test").any()
-    assert ds.meta["seed"] == 2 and len(ds.meta["nuisance"]["blur"]) == 400
+    assert ds.meta["seed"] == 2 and len(ds.meta["per_image"]["blur"]) == 400
+    test = split_dataset(ds)["test"]  # per-image nuisance values follow the images into a subset
+    np.testing.assert_array_equal(test.meta["per_image"]["blur"], ds.meta["per_image"]["blur"][ds.split == "test"])
 
 
 @pytest.mark.parametrize("arg, expected", [
