@@ -18,16 +18,17 @@ from robustbench_cells.registry import SHIFT_FAMILIES
 SHIFT_NAMES = plugins.PluginHost(entry_points=False).shifts.names()
 
 
-def cell_like(n: int, size: int, seed: int = 0) -> np.ndarray:
+def cell_like(n: int, size: int | tuple[int, int], seed: int = 0) -> np.ndarray:
     """Pinkish smear with a purple 'nucleus' disc and some texture: enough structure for every shift."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    images = np.empty((n, size, size, 3), np.uint8)
+    h, w = (size, size) if isinstance(size, int) else size
+    yy, xx = np.mgrid[:h, :w]
+    images = np.empty((n, h, w, 3), np.uint8)
     for i in range(n):
         base = np.array([235, 200, 190]) + rng.integers(-10, 10, 3)
-        img = np.broadcast_to(base, (size, size, 3)).astype(np.float32).copy()
-        cy, cx = size / 2 + rng.uniform(-3, 3, 2)
-        r = size * rng.uniform(0.15, 0.25)
+        img = np.broadcast_to(base, (h, w, 3)).astype(np.float32).copy()
+        cy, cx = np.array([h, w]) / 2 + rng.uniform(-3, 3, 2)
+        r = min(h, w) * rng.uniform(0.15, 0.25)
         img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = (110, 60, 150)
         img += rng.normal(0, 4, img.shape)
         images[i] = np.clip(img, 0, 255).astype(np.uint8)
@@ -50,7 +51,7 @@ def test_suite_size_families_and_tables():
 
 
 @pytest.mark.parametrize("name", SHIFT_NAMES)
-@pytest.mark.parametrize("size", [96, 28])
+@pytest.mark.parametrize("size", [96, 28, (30, 50)])
 def test_shape_dtype_and_determinism(name, size):
     images = cell_like(5, size)
     before = images.copy()
@@ -60,6 +61,7 @@ def test_shape_dtype_and_determinism(name, size):
         assert a.dtype == np.uint8 and a.shape == images.shape
         assert np.array_equal(a, b)
     assert np.array_equal(images, before), "a shift modified its input in place"
+    assert shift_images(images[:0], name, 3, seed=3).shape == (0, *images.shape[1:])
 
 
 @pytest.mark.parametrize("name", SHIFT_NAMES)
