@@ -154,3 +154,17 @@ def test_stratified_subset_is_fixed_and_proportional():
     assert np.bincount(labels[idx]).tolist() == [10, 6, 3, 1]
     assert not np.array_equal(idx, stratified_subset(labels, 20, seed=4))
     assert len(stratified_subset(labels, 500, seed=0)) == 100
+
+
+def test_default_run_folder_and_resume_without_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = MATRIX.replace("severities = [1, 2]", "severities = [1]").split("[[ensembles]]")[0]
+    matrix = load_matrix(matrix_file(tmp_path, text))
+    first = run_matrix(matrix, RunOptions(cells=["*/none/*"]))
+    assert first.run_dir.parent == Path("runs") and first.run_dir.name.startswith("tiny-")
+    # --resume without --out continues the newest runs/tiny-* and adds the newly selected cells
+    second = run_matrix(matrix, RunOptions(resume=True))
+    assert second.run_dir == first.run_dir and (second.total, second.done) == (2, 2)
+    with pytest.raises(CellbenchError, match="no earlier run of 'other'"):
+        run_matrix(load_matrix(matrix_file(tmp_path, text.replace('name = "tiny"', 'name = "other"'))),
+                   RunOptions(resume=True))
