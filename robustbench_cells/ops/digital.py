@@ -7,16 +7,20 @@ import numpy as np
 
 
 def jpeg_compression(images: np.ndarray, quality: int, rng: np.random.Generator) -> np.ndarray:
-    """Encode and decode each image as JPEG at *quality* (1..100) with OpenCV's libjpeg (4:2:0)."""
+    """Encode and decode each image as JPEG at *quality* (1..100) with OpenCV's libjpeg-turbo (4:2:0).
+
+    The encoder is given true BGR (one batch colour swap) so luma and chroma are those of the real
+    RGB image; the decoder writes RGB directly (``IMREAD_COLOR_RGB``), so there is no second swap.
+    """
+    n, h, w, _ = images.shape
+    bgr = cv2.cvtColor(images.reshape(n * h, w, 3), cv2.COLOR_RGB2BGR).reshape(images.shape)
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     out = np.empty_like(images)
-    for i, img in enumerate(images):
-        # libjpeg expects BGR: its luma weights (and so what the chroma subsampling loses) depend on it
-        ok, buf = cv2.imencode(".jpg", img[..., ::-1], params)
+    for i in range(n):
+        ok, buf = cv2.imencode(".jpg", bgr[i], params)
         if not ok:  # pragma: no cover - OpenCV only fails on empty images
             raise RuntimeError("cv2.imencode failed")
-        # IGNORE_ORIENTATION: no EXIF parsing (OpenCV would look for an orientation tag otherwise)
-        out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)[..., ::-1]
+        out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB)
     return out
 
 
