@@ -87,17 +87,15 @@ def recommend(cells: Sequence[Mapping[str, Any]], families: Sequence[Mapping[str
 def likely_families(families: Sequence[Mapping[str, Any]], limit: int = 3) -> list[str]:
     """Up to *limit* shift families the target plausibly contains (not ``clean``).
 
-    The first non-clean family always counts when it outranks clean; the others need a real share of
-    the target's images or a score close to the best.
+    None when clean ranks first; otherwise the first family, and the others that have a real share
+    of the target's images or a score close to the best.
     """
-    if not families:
-        return []
+    if not families or families[0]["family"] == "clean":
+        return []  # the target is closest to clean validation data overall
     best = float(families[0]["score"])
     out = []
-    for i, f in enumerate(families):
+    for f in families:
         if f["family"] == "clean":
-            if i == 0 and float(f["share"]) > 0.5:
-                return []  # most target images look like clean validation images
             continue
         if not out or float(f["share"]) >= 0.15 or float(f["score"]) >= best - 0.25:
             out.append(str(f["family"]))
