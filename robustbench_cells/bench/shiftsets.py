@@ -90,7 +90,8 @@ def shift_images(images: np.ndarray, shift_name: str, severity: int, seed: int =
     name_hash = stable_hash(shift_name)
     for chunk, start in enumerate(range(0, len(images), CHUNK)):
         rng = np.random.default_rng([int(seed), name_hash, int(severity), first_index // CHUNK + chunk])
-        part = images[start:start + CHUNK]
+        part = images[start:start + CHUNK].view()
+        part.flags.writeable = False  # a shift that writes into its input fails loudly, not silently
         result = spec.fn(part, spec.severities[severity - 1], rng)
         if not isinstance(result, np.ndarray) or result.dtype != np.uint8 or result.shape != part.shape:
             raise CellbenchError(

@@ -132,3 +132,20 @@ def test_build_all_parallel_matches_serial(tmp_path):
                               serial.get(IMAGES, "fp", name, sev, 2))
     with pytest.raises(CellbenchError, match="unknown shift"):
         ShiftCache(tmp_path).build_all(IMAGES, "fp", ["nope"], (1,))
+
+
+def test_a_shift_writing_into_its_input_fails_loudly():
+    def in_place(images, param, rng):
+        images += 1
+        return images
+
+    class Bad:
+        @hookimpl
+        def register_shifts(self, register):
+            register(ShiftSpec(name="bad", family="photometric", fn=in_place, severities=(1, 2, 3, 4, 5)))
+
+    registry = plugins.PluginHost(entry_points=False, builtins=False, extra_plugins=[("bad", Bad())]).shifts
+    before = IMAGES.copy()
+    with pytest.raises(ValueError, match="read-only"):
+        shift_images(IMAGES, "bad", 1, registry=registry)
+    assert np.array_equal(IMAGES, before)
