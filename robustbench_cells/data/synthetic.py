@@ -13,8 +13,11 @@ intensity, background tint (including the lavender background of PBC's odd sub-b
 zoom, illumination gradient and pixel noise. Every image's nuisance values are returned in
 ``Dataset.meta["per_image"]`` (sliced along by ``Dataset.subset``).
 
-Determinism: images are produced in chunks of :data:`CHUNK` with ``default_rng([seed, chunk])``,
-so the same seed gives the same bytes and ``synthetic:500`` is the first 500 of ``synthetic:4000``.
+Determinism: images are produced in chunks of :data:`CHUNK` from ``default_rng([seed, chunk, k])``
+(k: cells, red-cell field, nuisances), so the same seed gives the same bytes, ``synthetic:500`` is
+the first 500 of ``synthetic:4000``, and changing only ``stain``/``background``/``blur``/
+``illumination``/``noise`` re-renders the same cells (``scale`` and ``crowding`` also keep the
+cells but redraw the red-cell field).
 """
 
 from __future__ import annotations
@@ -112,8 +115,10 @@ def generate(n: int, seed: int = 0, options: SyntheticOptions | None = None
     nuisance: dict[str, list[np.ndarray]] = {}
     for chunk, start in enumerate(range(0, n, CHUNK)):
         count = min(CHUNK, n - start)
-        rng = np.random.default_rng([seed, chunk])
-        imgs, labs, nuis = _render_chunk(CHUNK, rng, options)  # always a full chunk: prefix-stable
+        # Three independent streams: the cells, the red-cell field and the nuisances. Changing a
+        # nuisance option therefore re-renders the *same* cells (paired images for shift studies).
+        streams = [np.random.default_rng([seed, chunk, k]) for k in range(3)]
+        imgs, labs, nuis = _render_chunk(CHUNK, *streams, options)  # always a full chunk: prefix-stable
         images[start:start + count] = imgs[:count]
         labels[start:start + count] = labs[:count]
         for key, value in nuis.items():
@@ -329,23 +334,25 @@ def _draw_nucleus(canvas: np.ndarray, cls: str, sub: int, cx: float, cy: float, 
                         cv2.LINE_AA, _SHIFT)
 
 
-def _render_chunk(n: int, rng: np.random.Generator, options: SyntheticOptions
-                  ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _render_chunk(n: int, rng: np.random.Generator, field_rng: np.random.Generator, nuis_rng: np.random.Generator,
+                  options: SyntheticOptions) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     labels = rng.choice(len(CELL_CLASSES), n, p=CLASS_PROBS).astype(np.int64)
-    tiles, tile_zoom = _red_cell_tiles(rng, options)
     textures = _texture_tiles(rng)
     p = _sample_cells(labels, rng)
-    tile_of = rng.integers(0, len(tiles), n)
+    chromatin_pick = rng.integers(0, len(textures), n)
+    chromatin_off = rng.integers(0, _TILE - SIZE + 1, (n, 2))
+    tiles, tile_zoom = _red_cell_tiles(field_rng, options)
+    tile_of = field_rng.integers(0, len(tiles), n)
     zoom = tile_zoom[tile_of]
-    offsets = rng.integers(0, _TILE - SIZE + 1, (n, 4))
-    flips = rng.integers(0, 4, n)
+    offsets = field_rng.integers(0, _TILE - SIZE + 1, (n, 2))
+    flips = field_rng.integers(0, 4, n)
 
     masks = np.zeros((n, _LAYERS, SIZE, SIZE), dtype=np.uint8)
     names = np.asarray(CELL_CLASSES)[labels]
     for i in range(n):
         cls = str(names[i])
         m_rbc, m_cyto, m_nuc = masks[i, 0], masks[i, 1], masks[i, 2]
-        oy, ox = offsets[i, :2]
+        oy, ox = offsets[i]
         field = tiles[tile_of[i], oy:oy + SIZE, ox:ox + SIZE]
         m_rbc[:] = field[::-1] if flips[i] & 1 else field
         if flips[i] & 2:
@@ -394,22 +401,22 @@ def _render_chunk(n: int, rng: np.random.Generator, options: SyntheticOptions
     od[:, 1] = np.array([_CYTO_OD[c] for c in CELL_CLASSES])[labels]
     od[:, 2] = _OD_NUCLEUS * p["density"][:, None]
     od[:, 3] = np.array([_GRAN_OD[c] for c in CELL_CLASSES])[labels]
-    intensity = 1.0 + options.stain * rng.uniform(-0.15, 0.15, (n, 2))
+    intensity = 1.0 + options.stain * nuis_rng.uniform(-0.15, 0.15, (n, 2))
     od[:, 2:] *= intensity[:, :1, None]   # hematoxylin-like: nucleus and granules
     od[:, :2] *= intensity[:, 1:, None]   # eosin-like: red cells and cytoplasm
-    hue = options.stain * rng.normal(0, 0.1, n).clip(-0.3, 0.3)
+    hue = options.stain * nuis_rng.normal(0, 0.1, n).clip(-0.3, 0.3)
     od = od @ _hue_rotation(hue)
     # Scaled so that uint8 masks map straight to -OD (exp follows).
     neg_od = (od * (-1 / 255)).astype(np.float32)
 
-    lavender = rng.uniform(0, 1, n) < options.background
-    bg = (np.where(lavender[:, None], _BG_LAVENDER, _BG) + rng.normal(0, 3, (n, 3))).astype(np.float32)
-    gain = 1.0 + 0.06 * options.illumination * rng.uniform(-1, 0.6, n)
-    grad = 0.05 * options.illumination * rng.uniform(-1, 1, (n, 2))
-    noise_sd = options.noise * rng.uniform(0.3, 1.0, n)
-    blur = 0.35 + options.blur * rng.uniform(0, 1, n)
-    tex_pick = rng.integers(0, len(textures), (n, 2))
-    tex_off = rng.integers(0, _TILE - SIZE + 1, (n, 4))
+    lavender = nuis_rng.uniform(0, 1, n) < options.background
+    bg = (np.where(lavender[:, None], _BG_LAVENDER, _BG) + nuis_rng.normal(0, 3, (n, 3))).astype(np.float32)
+    gain = 1.0 + 0.06 * options.illumination * nuis_rng.uniform(-1, 0.6, n)
+    grad = 0.05 * options.illumination * nuis_rng.uniform(-1, 1, (n, 2))
+    noise_sd = options.noise * nuis_rng.uniform(0.3, 1.0, n)
+    blur = 0.35 + options.blur * nuis_rng.uniform(0, 1, n)
+    grain_pick = nuis_rng.integers(0, len(textures), n)
+    grain_off = nuis_rng.integers(0, _TILE - SIZE + 1, (n, 2))
     ramp = np.linspace(-1, 1, SIZE, dtype=np.float32)
     tex_amp = p["texture"].astype(np.float32)
 
@@ -420,8 +427,8 @@ def _render_chunk(n: int, rng: np.random.Generator, options: SyntheticOptions
         dens = masks[i].astype(np.float32)
         # The cell lies on top of the red cells: they are hidden under it.
         dens[0] *= 1.0 - np.maximum(dens[1], dens[2]) * np.float32(1 / 255)
-        y, x = tex_off[i, :2]
-        chromatin = textures[tex_pick[i, 0], y:y + SIZE, x:x + SIZE] * tex_amp[i] + 1.0
+        y, x = chromatin_off[i]
+        chromatin = textures[chromatin_pick[i], y:y + SIZE, x:x + SIZE] * tex_amp[i] + 1.0
         dens[2] *= np.clip(chromatin, 0.2, 2.0)
         rgb = (dens.reshape(_LAYERS, -1).T @ neg_od[i]).reshape(SIZE, SIZE, 3)  # -OD, channels last
         cv2.exp(rgb, rgb)  # Beer-Lambert
@@ -429,8 +436,8 @@ def _render_chunk(n: int, rng: np.random.Generator, options: SyntheticOptions
         illum = ramp[None, :] * np.float32(grad[i, 0]) + ramp[:, None] * np.float32(grad[i, 1]) + np.float32(gain[i])
         rgb *= illum[..., None]
         rgb = cv2.GaussianBlur(rgb, (0, 0), float(blur[i]))  # optics blur the light, then the sensor adds grain
-        y, x = tex_off[i, 2:]
-        rgb += (textures[tex_pick[i, 1], y:y + SIZE, x:x + SIZE] * np.float32(noise_sd[i]))[..., None]
+        y, x = grain_off[i]
+        rgb += (textures[grain_pick[i], y:y + SIZE, x:x + SIZE] * np.float32(noise_sd[i]))[..., None]
         out[i] = cv2.convertScaleAbs(rgb)  # rounds and saturates to 0..255 (values are never negative)
     nuisance = {"hue": hue, "stain_intensity": intensity, "lavender": lavender, "blur": blur, "zoom": zoom,
                 "gain": gain, "noise": noise_sd, "subtype": p["subtype"].astype(np.int8)}
