@@ -307,7 +307,14 @@ def _execute(todo: list[Cell], data: PreparedData, matrix: Matrix, options: RunO
         data.save(prepared)
         executor = ProcessExecutor(prepared, jobs, dirs)
     else:
-        executor = LocalExecutor(data, observer.cell_event)
+        def on_event(event: dict[str, Any]) -> None:
+            observer.cell_event(event)
+            if event.get("stage") == "train" and event.get("epoch"):
+                # one line per epoch: a long run can be followed with `tail -f RUN_DIR/run.log`
+                extras = " ".join(f"{k}={event[k]:.4f}" for k in ("loss", "val_accuracy") if event.get(k) is not None)
+                log(f"epoch {event['cell']} {event['epoch']}/{event.get('epochs') or '?'} {extras}".rstrip())
+
+        executor = LocalExecutor(data, on_event)
     log(f"executor {executor.name} jobs={jobs} cells={len(cell_jobs)}")
     try:
         for outcome in executor.run(cell_jobs, on_start):

@@ -66,7 +66,9 @@ def test_run_writes_every_row_and_the_run_folder(finished_run):
     result = finished_run
     assert (result.total, result.done, result.failed) == (3, 3, [])
     run_dir = result.run_dir
-    assert (run_dir / "matrix.toml").is_file() and "done tiny_cnn/none/0" in (run_dir / "run.log").read_text()
+    log = (run_dir / "run.log").read_text()
+    assert (run_dir / "matrix.toml").is_file() and "done tiny_cnn/none/0" in log
+    assert "epoch tiny_cnn/none/0 1/1 loss=" in log
     with ResultStore(run_dir) as store:
         run = store.run()
         facts = run.config["data_facts"]
