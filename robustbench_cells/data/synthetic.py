@@ -118,11 +118,11 @@ def generate(n: int, seed: int = 0, options: SyntheticOptions | None = None
         # Three independent streams: the cells, the red-cell field and the nuisances. Changing a
         # nuisance option therefore re-renders the *same* cells (paired images for shift studies).
         streams = [np.random.default_rng([seed, chunk, k]) for k in range(3)]
-        imgs, labs, nuis = _render_chunk(CHUNK, *streams, options)  # always a full chunk: prefix-stable
-        images[start:start + count] = imgs[:count]
-        labels[start:start + count] = labs[:count]
+        imgs, labs, nuis = _render_chunk(CHUNK, count, *streams, options)
+        images[start:start + count] = imgs
+        labels[start:start + count] = labs
         for key, value in nuis.items():
-            nuisance.setdefault(key, []).append(value[:count])
+            nuisance.setdefault(key, []).append(value)
     merged = {k: np.concatenate(v) for k, v in nuisance.items()}
     return images, labels, merged
 
@@ -334,8 +334,10 @@ def _draw_nucleus(canvas: np.ndarray, cls: str, sub: int, cx: float, cy: float, 
                         cv2.LINE_AA, _SHIFT)
 
 
-def _render_chunk(n: int, rng: np.random.Generator, field_rng: np.random.Generator, nuis_rng: np.random.Generator,
-                  options: SyntheticOptions) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _render_chunk(n: int, count: int, rng: np.random.Generator, field_rng: np.random.Generator,
+                  nuis_rng: np.random.Generator, options: SyntheticOptions
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Draw the parameters of a full chunk of *n* (so prefixes are stable) and render the first *count*."""
     labels = rng.choice(len(CELL_CLASSES), n, p=CLASS_PROBS).astype(np.int64)
     textures = _texture_tiles(rng)
     p = _sample_cells(labels, rng)
@@ -347,9 +349,26 @@ def _render_chunk(n: int, rng: np.random.Generator, field_rng: np.random.Generat
     offsets = field_rng.integers(0, _TILE - SIZE + 1, (n, 2))
     flips = field_rng.integers(0, 4, n)
 
-    masks = np.zeros((n, _LAYERS, SIZE, SIZE), dtype=np.uint8)
+    # Granules: sampled for the whole chunk at once (before any per-image draw, so rendering only
+    # the first `count` images consumes the streams identically), splatted as points, blurred later.
+    g = _MAX_GRANULES
+    valid = np.arange(g)[None, :] < np.minimum(p["granules"], g)[:, None]
+    region = np.where(labels == CELL_CLASSES.index("platelet"), 0.9, 0.92) * p["radius"] * zoom
+    rr = region[:, None] * np.sqrt(rng.uniform(0, 1, (n, g)))
+    th = rng.uniform(0, 2 * np.pi, (n, g))
+    gx = np.clip(np.round(p["cx"][:, None] + rr * np.cos(th)), 1, SIZE - 2).astype(np.intp)
+    gy = np.clip(np.round(p["cy"][:, None] + rr * np.sin(th) * p["aspect"][:, None]), 1, SIZE - 2).astype(np.intp)
+    gi = np.broadcast_to(np.arange(n)[:, None], (n, g))
+    gval = rng.integers(150, 256, (n, g)).astype(np.uint8)
+    valid[count:] = False  # images past `count` are not rendered
+    big = (p["gran_size"][:, None] > 1.45) & valid
+
+    masks = np.zeros((count, _LAYERS, SIZE, SIZE), dtype=np.uint8)
+    masks[gi[valid], 3, gy[valid], gx[valid]] = gval[valid]
+    for dy, dx in ((0, 1), (1, 0), (1, 1)):  # coarse granules (eosinophil, basophil) are 2x2 blocks
+        masks[gi[big], 3, gy[big] + dy, gx[big] + dx] = gval[big]
     names = np.asarray(CELL_CLASSES)[labels]
-    for i in range(n):
+    for i in range(count):
         cls = str(names[i])
         m_rbc, m_cyto, m_nuc = masks[i, 0], masks[i, 1], masks[i, 2]
         oy, ox = offsets[i]
@@ -379,22 +398,6 @@ def _render_chunk(n: int, rng: np.random.Generator, field_rng: np.random.Generat
         nr = p["nuc_frac"][i] * r
         _draw_nucleus(m_nuc, cls, int(p["subtype"][i]), cx, cy, r, nr, asp, ang, q, rng)
 
-    # Granules: splatted as points for the whole chunk at once, then blurred into dots.
-    g = _MAX_GRANULES
-    count = np.minimum(p["granules"], g)
-    valid = np.arange(g)[None, :] < count[:, None]
-    region = np.where(labels == CELL_CLASSES.index("platelet"), 0.9, 0.92) * p["radius"] * zoom
-    rr = region[:, None] * np.sqrt(rng.uniform(0, 1, (n, g)))
-    th = rng.uniform(0, 2 * np.pi, (n, g))
-    gx = np.clip(np.round(p["cx"][:, None] + rr * np.cos(th)), 1, SIZE - 2).astype(np.intp)
-    gy = np.clip(np.round(p["cy"][:, None] + rr * np.sin(th) * p["aspect"][:, None]), 1, SIZE - 2).astype(np.intp)
-    gi = np.broadcast_to(np.arange(n)[:, None], (n, g))
-    big = (p["gran_size"][:, None] > 1.45) & valid
-    gval = rng.integers(150, 256, (n, g)).astype(np.uint8)
-    masks[gi[valid], 3, gy[valid], gx[valid]] = gval[valid]
-    for dy, dx in ((0, 1), (1, 0), (1, 1)):  # coarse granules (eosinophil, basophil) are 2x2 blocks
-        masks[gi[big], 3, gy[big] + dy, gx[big] + dx] = gval[big]
-
     # Per-image OD matrix (layers x RGB): class colours, stain intensity and a hue rotation.
     od = np.zeros((n, _LAYERS, 3), dtype=np.float64)
     od[:, 0] = _OD_RBC
@@ -422,8 +425,8 @@ def _render_chunk(n: int, rng: np.random.Generator, field_rng: np.random.Generat
 
     # Compositing runs per image on cache-sized arrays: measured ~2x faster than the same maths on
     # the whole (n, 4, 96, 96) float block, which is memory-bound on small machines.
-    out = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
-    for i in range(n):
+    out = np.empty((count, SIZE, SIZE, 3), dtype=np.uint8)
+    for i in range(count):
         dens = masks[i].astype(np.float32)
         # The cell lies on top of the red cells: they are hidden under it.
         dens[0] *= 1.0 - np.maximum(dens[1], dens[2]) * np.float32(1 / 255)
@@ -441,7 +444,7 @@ def _render_chunk(n: int, rng: np.random.Generator, field_rng: np.random.Generat
         out[i] = cv2.convertScaleAbs(rgb)  # rounds and saturates to 0..255 (values are never negative)
     nuisance = {"hue": hue, "stain_intensity": intensity, "lavender": lavender, "blur": blur, "zoom": zoom,
                 "gain": gain, "noise": noise_sd, "subtype": p["subtype"].astype(np.int8)}
-    return out, labels, nuisance
+    return out, labels[:count], {k: v[:count] for k, v in nuisance.items()}
 
 
 def _hue_rotation(angle: np.ndarray) -> np.ndarray:
