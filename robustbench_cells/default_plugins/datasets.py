@@ -34,9 +34,9 @@ def _bloodmnist(arg: str | None):
 def register_datasets(register) -> None:
     """Register the built-in data set sources (loaders are imported on first use, keeping startup fast)."""
     register(DatasetSpec(
-        name="synthetic", loader=_synthetic, example="synthetic:2000:seed=1,blur=1.0",
-        description="Procedural cells of the 8 PBC classes, 96x96, own 70/10/20 split; "
-                    "synthetic[:N][:SEED][:stain=,background=,blur=,scale=,illumination=,noise=,crowding=]",
+        name="synthetic", loader=_synthetic, example="synthetic:2000:seed=1",
+        description="Procedural 96x96 cells of the 8 PBC classes, own 70/10/20 split; options: "
+                    "seed, stain, background, blur, scale, illumination, noise, crowding",
     ))
     register(DatasetSpec(
         name="npz", loader=_npz, example="npz:train.npz",
@@ -46,7 +46,7 @@ def register_datasets(register) -> None:
     register(DatasetSpec(
         name="folder", loader=_folder, example="folder:../shared/data/pbc96",
         description="One sub-folder of images per class (PBC names such as ig understood); "
-                    "SPLITS.csv (path,label,split) honoured",
+                    "SPLITS.csv or train/val/test sub-folders give the split",
     ))
     register(DatasetSpec(
         name="bloodmnist", loader=_bloodmnist, example="bloodmnist:64",
