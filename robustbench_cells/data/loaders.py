@@ -435,18 +435,24 @@ def bloodmnist_filename(size: int) -> str:
 
 
 def load_bloodmnist(arg: str | None) -> Dataset:
-    """Load ``bloodmnist[:SIZE]`` (SIZE 28, 64, 128 or 224; default 64) with its own train/val/test split.
+    """Load ``bloodmnist[:SIZE]`` (SIZE 28, 64, 128 or 224) with its own train/val/test split.
+
+    Without SIZE: the first BloodMNIST file already in the MedMNIST root (64, 28, 128, 224), else 64.
 
     Uses the file in the MedMNIST root when it is there; otherwise asks the ``medmnist`` package
     to download it; offline (or without the package) the error says how to get the file.
     """
+    root = medmnist_root()
+    if not arg:
+        # No size asked for: any BloodMNIST file already downloaded will do (64 preferred).
+        have = [s for s in (64, 28, 128, 224) if (root / bloodmnist_filename(s)).is_file()]
+        arg = str(have[0] if have else 64)
     try:
-        size = int(arg) if arg else 64
+        size = int(arg)
     except ValueError:
         raise CellbenchError(f"bloodmnist:{arg}: SIZE must be one of {', '.join(map(str, BLOODMNIST_SIZES))}") from None
     if size not in BLOODMNIST_SIZES:
         raise CellbenchError(f"bloodmnist:{arg}: SIZE must be one of {', '.join(map(str, BLOODMNIST_SIZES))}")
-    root = medmnist_root()
     file = root / bloodmnist_filename(size)
     if not file.is_file():
         _download_bloodmnist(size, root, file)

@@ -284,6 +284,13 @@ def test_bloodmnist_loads_the_local_medmnist_file(tmp_path, monkeypatch):
     assert ds.source == "bloodmnist:64" and [int((ds.split == s).sum()) for s in ("train", "val", "test")] == [8, 2, 2]
 
 
+def test_bloodmnist_without_size_uses_the_file_already_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDMNIST_ROOT", str(tmp_path))
+    np.savez(tmp_path / "bloodmnist.npz", train_images=_images(8, size=28), train_labels=np.arange(8).reshape(-1, 1))
+    ds = load_dataset("bloodmnist")
+    assert ds.source == "bloodmnist:28" and ds.images.shape == (8, 28, 28, 3)
+
+
 def test_bloodmnist_offline_without_medmnist_says_how_to_get_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDMNIST_ROOT", str(tmp_path))
     monkeypatch.setitem(sys.modules, "medmnist", None)  # import medmnist -> ImportError
