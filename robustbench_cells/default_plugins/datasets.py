@@ -50,5 +50,5 @@ def register_datasets(register) -> None:
     ))
     register(DatasetSpec(
         name="bloodmnist", loader=_bloodmnist, example="bloodmnist:64",
-        description="MedMNIST BloodMNIST (SIZE 28/64/128/224, default 64) from ~/.medmnist or via the medmnist package",
+        description="MedMNIST BloodMNIST (SIZE 28/64/128/224) from ~/.medmnist or via the medmnist package",
     ))
