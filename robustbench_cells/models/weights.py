@@ -12,6 +12,8 @@ import os
 import re
 import socket
 import tempfile
+import threading
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,29 +51,73 @@ def keras_cache_dir() -> Path:
     return Path(home) / "models"
 
 
+def _reachable(url: str, timeout_s: float) -> str:
+    """``""`` when *url*'s host accepts a TCP connection within *timeout_s*, else the reason.
+
+    Runs in a daemon thread because name resolution ignores socket timeouts and can hang for
+    tens of seconds on a machine without DNS.
+    """
+    parts = urllib.parse.urlsplit(url)
+    result: list[str] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout_s):
+                result.append("")
+        except OSError as exc:
+            result.append(" ".join(str(exc).split()) or type(exc).__name__)
+
+    thread = threading.Thread(target=probe, daemon=True, name="cellbench-weights-probe")
+    thread.start()
+    thread.join(timeout_s)
+    return result[0] if result else f"no answer from {parts.hostname} within {timeout_s:g} s"
+
+
+def _offline_error(model: str, fname: str, url: str, reason: str) -> CellbenchError:
+    return CellbenchError(
+        f"model {model!r}: cannot download imagenet weights ({reason}); place {fname} in {keras_cache_dir()} "
+        f"(download it from {url}) or pass its path as weights, or use weights='none'"
+    )
+
+
 @contextlib.contextmanager
 def imagenet_download_guard(model: str, timeout_s: float = DOWNLOAD_TIMEOUT_S) -> Iterator[None]:
     """Run a Keras application build that may download ImageNet weights; fail fast and clearly offline.
 
-    Keras first looks for the file in its cache (``~/.keras/models``) and only downloads when it is
-    absent, so a file placed there by hand is used without any network access.
+    Keras looks for the file in its cache (``~/.keras/models``) first and only downloads when it
+    is absent, so a file placed there by hand is used without any network access. When it must
+    download, the host is probed first (bounded by *timeout_s*, DNS included) and an unreachable
+    host becomes a one-line CellbenchError naming the file and the cache folder.
     """
+    from keras.src.utils import file_utils  # applications call file_utils.get_file(...)
+
+    original = file_utils.get_file
+
+    def guarded_get_file(fname: str | None = None, origin: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        name = fname or os.path.basename(urllib.parse.urlsplit(origin or "").path)
+        subdir = kwargs.get("cache_subdir", "datasets")
+        if origin and not (keras_cache_dir().parent / subdir / name).is_file():
+            reason = _reachable(origin, timeout_s)
+            if reason:
+                raise _offline_error(model, name, origin, reason)
+        return original(fname, origin, *args, **kwargs)
+
     previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout_s)
+    socket.setdefaulttimeout(timeout_s)  # a reachable but stalled server must not hang the download either
+    file_utils.get_file = guarded_get_file
     try:
         yield
+    except CellbenchError:
+        raise
     except Exception as exc:
         text = " ".join(str(exc).split())
-        if "URL fetch failure" not in text and not isinstance(exc, (OSError, socket.timeout)):
+        if "URL fetch failure" not in text and not isinstance(exc, OSError):
             raise
-        url = re.search(r"https?://\S+?(?=:\s|\s|$)", text)
-        fname = url.group(0).rstrip(":").rsplit("/", 1)[-1] if url else "<weights file>"
-        raise CellbenchError(
-            f"model {model!r}: cannot download imagenet weights ({text[:160]}); "
-            f"place {fname} in {keras_cache_dir()} (from {url.group(0).rstrip(':') if url else 'the Keras applications URL'}) "
-            f"or use weights='none' or a local weights file"
-        ) from None
+        url = re.search(r"https?://[^\s:]+(?::\d+)?[^\s:]*", text)
+        origin = url.group(0) if url else "the Keras applications URL"
+        raise _offline_error(model, origin.rsplit("/", 1)[-1], origin, text[:300]) from None
     finally:
+        file_utils.get_file = original
         socket.setdefaulttimeout(previous)
 
 
