@@ -54,7 +54,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / (np.sqrt(np.einsum("ij,ij->i", x, x))[:, None] + 1e-6)
 
 
-def _candidate_pairs(images: np.ndarray, k: int, block: int = 2048) -> np.ndarray:
+def _candidate_pairs(images: np.ndarray, k: int, block: int = 512) -> np.ndarray:
     """``(P, 2)`` pairs ``i < j``: each image with its k most correlated 16x16 thumbnails."""
     d = _normalise(_grey(images, 16)).astype(np.float32)
     k = min(k, len(d) - 1)

@@ -24,9 +24,9 @@ RING_FRACTION = 12 / 96
 #: Fraction of images the robust covariance is fitted on (the rest may be outliers).
 SUPPORT_FRACTION = 0.8
 #: Threshold on log-score: upper quartile + FENCE x interquartile range (a Tukey-style fence).
-#: Calibrated on PBC with planted foreign-background composites (docs/inspect.md): about 0.01% of
-#: the 17,072 clean images flagged, >= 98% of composites caught; a fence adapts to each data set's
-#: own spread of scores.
+#: Calibrated on PBC (benchmarks/perf/inspect_pbc.py, docs/inspect.md): 7 of the 17,072 clean
+#: images flagged (0.04%); 99.8% / 97% of cells planted on generated / shipped backgrounds caught.
+#: A fence adapts to each data set's own spread of scores.
 DEFAULT_FENCE = 6.0
 #: Weight of the global distance in the score (the k-NN distance gets the rest), see outlier_scores.
 GLOBAL_WEIGHT = 0.35
@@ -89,7 +89,7 @@ def _chunk_features(images: np.ndarray) -> np.ndarray:
     return np.concatenate(feats, axis=1).astype(np.float32)
 
 
-def outlier_features(images: np.ndarray, chunk: int = 1024) -> np.ndarray:
+def outlier_features(images: np.ndarray, chunk: int = 256) -> np.ndarray:
     """Cheap background/colour/texture features, float32 ``(N, len(FEATURE_NAMES))``."""
     if len(images) == 0:
         return np.zeros((0, len(FEATURE_NAMES)), np.float32)
@@ -121,7 +121,7 @@ def robust_whitening(features: np.ndarray, support: float = SUPPORT_FRACTION,
     return w.astype(np.float32), dist
 
 
-def knn_distances(w: np.ndarray, k: int = DEFAULT_K, block: int = 2048) -> np.ndarray:
+def knn_distances(w: np.ndarray, k: int = DEFAULT_K, block: int = 512) -> np.ndarray:
     """Distance of every row to its k-th nearest other row (blocked matrix products)."""
     k = max(1, min(k, len(w) - 1))
     sq = (w * w).sum(axis=1)
