@@ -261,7 +261,12 @@ class ProcessExecutor:
                     job = queue.pop(0)
                     if on_start:
                         on_start(job)
-                    pending[pool.submit(_process_work, job)] = job
+                    try:
+                        pending[pool.submit(_process_work, job)] = job
+                    except Exception as exc:  # the pool broke (a worker was killed, e.g. for memory)
+                        yield CellOutcome(job.key, "failed", error=f"worker process failed: {_one_line(exc)}")
+                if not pending:
+                    continue
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     job = pending.pop(fut)
