@@ -15,9 +15,6 @@ from rich.table import Table
 from robustbench_cells.cli.console import console, err_console
 from robustbench_cells.errors import CellbenchError
 
-data_app = typer.Typer(name="data", no_args_is_help=True, help="Look at a data set before training on it.")
-
-
 def _input_path(spec: str) -> str | None:
     """The file/folder a spec reads from (``npz:``/``folder:``/bare path), or None for generated data."""
     from robustbench_cells.data.specs import parse_spec
@@ -116,9 +113,8 @@ def inspect_command(
     """Class balance, exact/near duplicates (and label conflicts) and outliers of DATASET, with pictures."""
     from robustbench_cells.data.inspection import inspect_dataset
     from robustbench_cells.data.inspection.clean import check_clean_target, removed_csv_path, write_clean_copy
-    from robustbench_cells.data.specs import load_dataset
-
     from robustbench_cells.data.inspection.outliers import DEFAULT_FENCE
+    from robustbench_cells.data.specs import load_dataset
 
     fence = DEFAULT_FENCE if fence is None else fence
     if fence <= 0:
@@ -157,14 +153,16 @@ def inspect_command(
     if clean is not None:
         kinds: dict[str, int] = {}
         for reason in plan.values():
-            kinds[reason.split(" of #")[0].split(" (")[0]] = kinds.get(reason.split(" of #")[0].split(" (")[0], 0) + 1
-        what = ", ".join(f"{n} {k}" for k, n in kinds.items()) or "nothing"
+            kind = reason.split(" of #")[0].split(" (")[0]  # "exact duplicate", "near duplicate", "outlier"
+            kinds[kind] = kinds.get(kind, 0) + 1
+        what = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in kinds.items()) or "nothing"
         console.print(f"clean copy: {clean} ({len(data) - len(plan)} images kept; removed {what}; "
                       f"reasons in {removed_csv_path(Path(clean))})")
     console.print(f"pictures and report.json in {out_dir}/ ({result['seconds']['total']:.1f} s)")
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``data`` command group (``data inspect``)."""
+    """Add the ``data`` command group (``data inspect``); a fresh sub-app per build of *app*."""
+    data_app = typer.Typer(name="data", no_args_is_help=True, help="Look at a data set before training on it.")
     data_app.command("inspect")(inspect_command)
     app.add_typer(data_app, name="data")
