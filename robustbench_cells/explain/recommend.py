@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
-#: The estimate the recommendation ranks by, then the fall-backs (chosen from benchmarks/explain_eval.py).
-PRIMARY_ESTIMATOR: tuple[str, ...] = ("blend", "shift_matched", "atc_ne", "atc")
+#: The estimate the recommendation ranks by, then the fall-backs. Chosen from benchmarks/explain_eval.py
+#: on PBC (docs/explain.md): the shift-based estimates had a third of ATC's error there, because
+#: under-trained CNNs stay confident on shifted images.
+PRIMARY_ESTIMATOR: tuple[str, ...] = ("composition", "shift_matched", "blend", "atc_ne", "atc")
 
 
 def primary_estimate(estimates: Mapping[str, float | None]) -> tuple[str, float] | None:
@@ -28,7 +30,7 @@ def primary_estimate(estimates: Mapping[str, float | None]) -> tuple[str, float]
 
 
 def _spread(estimates: Mapping[str, float | None]) -> float:
-    values = [v for k, v in estimates.items() if v is not None and k != "blend"]
+    values = [v for k, v in estimates.items() if v is not None and k in ("atc_ne", "shift_matched", "composition")]
     return float(np.ptp(values)) if len(values) > 1 else 0.0
 
 
@@ -59,7 +61,8 @@ def recommend(cells: Sequence[Mapping[str, Any]], families: Sequence[Mapping[str
     if not ranked:
         return {"cells": [], "reason": "no trained cell has an estimate", "confidence": "none", "augmentations": []}
     best = max(r["estimate"] for r in ranked)
-    tolerance = max(0.02, float(np.median([r["spread"] for r in ranked])) / 2)
+    # Ties: within half the typical disagreement between estimators, but never more than 5 points.
+    tolerance = min(0.05, max(0.02, float(np.median([r["spread"] for r in ranked])) / 2))
     tied = [r for r in ranked if r["estimate"] >= best - tolerance]
     tied.sort(key=lambda r: (-(r["matched_accuracy"] if r["matched_accuracy"] is not None else -1), -r["estimate"]))
     choice = tied[0]

@@ -12,7 +12,7 @@ def fam(name, share, score, distance=1.0):
 
 def cell(key, aug, est, acc_blur):
     return {"key": key, "model": "cnn", "augmentation": aug,
-            "estimates": {"blend": est, "atc": est, "shift_matched": est},
+            "estimates": {"composition": est, "atc": est, "shift_matched": est},
             "accuracy": {("clean", 0): 0.95, ("blur", 3): acc_blur}}
 
 
@@ -23,8 +23,9 @@ def test_likely_families():
 
 
 def test_primary_estimate_falls_back():
-    assert primary_estimate({"blend": None, "shift_matched": 0.5, "atc": 0.7}) == ("shift_matched", 0.5)
-    assert primary_estimate({"blend": None}) is None
+    assert primary_estimate({"composition": None, "shift_matched": 0.5, "atc": 0.7}) == ("shift_matched", 0.5)
+    assert primary_estimate({"composition": 0.4, "shift_matched": 0.5}) == ("composition", 0.4)
+    assert primary_estimate({"composition": None}) is None
 
 
 def test_recommend_picks_best_estimate_then_matched_accuracy():
