@@ -299,7 +299,8 @@ def _read_splits_csv(root: Path, csv_path: Path, class_of_folder: dict[str, str]
         reader = csv.DictReader(fh)
         missing_cols = {"path", "label", "split"} - set(reader.fieldnames or ())
         if missing_cols:
-            raise CellbenchError(f"{csv_path}: missing column(s) {', '.join(sorted(missing_cols))} (need path,label,split)")
+            raise CellbenchError(
+                f"{csv_path}: missing column(s) {', '.join(sorted(missing_cols))} (need path,label,split)")
         rows = list(reader)
     if not rows:
         raise CellbenchError(f"{csv_path}: has a header but no rows")
@@ -321,7 +322,8 @@ def _read_splits_csv(root: Path, csv_path: Path, class_of_folder: dict[str, str]
         if counts.get(class_names.index(cls), 0) == 0 and not _image_files(root / folder):
             raise CellbenchError(f"{where}: class folder {folder!r} has no images")
     listed = set(rel_paths)
-    unlisted = sum(1 for folder in class_of_folder for f in _image_files(root / folder) if f"{folder}/{f}" not in listed)
+    unlisted = sum(1 for folder in class_of_folder for f in _image_files(root / folder)
+                   if f"{folder}/{f}" not in listed)
     if unlisted:
         warnings.warn(f"{where}: {unlisted} image file(s) are not listed in SPLITS.csv and were ignored", stacklevel=3)
     return rel_paths, labels, np.asarray(split, dtype="<U5")
@@ -471,12 +473,14 @@ def _download_bloodmnist(size: int, root: Path, file: Path) -> None:
     try:
         import medmnist  # optional dependency: it pulls in torch
     except ImportError:
-        raise CellbenchError(f"bloodmnist:{size}: {file} not found and the medmnist package is not installed; {how}") from None
+        raise CellbenchError(
+            f"bloodmnist:{size}: {file} not found and the medmnist package is not installed; {how}") from None
     try:
         root.mkdir(parents=True, exist_ok=True)
         medmnist.BloodMNIST(split="test", download=True, size=size, root=str(root))
     except Exception as exc:  # no network, Zenodo down, old medmnist without size=...
-        raise CellbenchError(f"bloodmnist:{size}: download failed ({type(exc).__name__}: {_short(exc)}); {how}") from None
+        raise CellbenchError(
+            f"bloodmnist:{size}: download failed ({type(exc).__name__}: {_short(exc)}); {how}") from None
     if not file.is_file():
         raise CellbenchError(f"bloodmnist:{size}: medmnist did not produce {file}; {how}")
 

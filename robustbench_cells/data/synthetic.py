@@ -133,7 +133,8 @@ def synthetic_dataset(n: int = DEFAULT_N, seed: int = 0, options: SyntheticOptio
     options = options or SyntheticOptions()
     images, labels, nuisance = generate(n, seed, options)
     split = stratified_assignment(labels, SPLIT_FRACTIONS, 0)
-    return Dataset(images=images, labels=labels, class_names=CELL_CLASSES, source=source or f"synthetic:{n}:seed={seed}",
+    return Dataset(images=images, labels=labels, class_names=CELL_CLASSES,
+                   source=source or f"synthetic:{n}:seed={seed}",
                    split=split, meta={"loader": "synthetic", "seed": seed, "options": asdict(options),
                                       "per_image": nuisance})
 
@@ -253,7 +254,8 @@ def _sample_cells(labels: np.ndarray, rng: np.random.Generator) -> dict[str, np.
          granules=np.where(ig_sub == 2, rng.integers(10, 40, n), rng.integers(25, 70, n)),
          gran_size=u(1.0, 1.7), density=np.where(ig_sub == 0, u(0.7, 0.9), u(0.82, 1.02)),
          texture=u(0.15, 0.35), subtype=ig_sub)
-    setp("lymphocyte", radius=u(11, 17.5), nuc_frac=u(0.7, 0.9), granules=np.where(u(0, 1) < 0.2, rng.integers(1, 5, n), 0),
+    setp("lymphocyte", radius=u(11, 17.5), nuc_frac=u(0.7, 0.9),
+         granules=np.where(u(0, 1) < 0.2, rng.integers(1, 5, n), 0),
          gran_size=u(1.2, 1.8), density=u(0.95, 1.2), texture=u(0.25, 0.45))
     setp("monocyte", radius=u(16.5, 23), nuc_frac=u(0.58, 0.74), granules=rng.integers(10, 40, n),
          gran_size=u(0.8, 1.2), density=u(0.7, 0.92), texture=u(0.2, 0.4))
@@ -389,7 +391,8 @@ def _render_chunk(n: int, count: int, rng: np.random.Generator, field_rng: np.ra
             continue
         cv2.ellipse(m_cyto, _pt(cx, cy), _ax(r, r * asp), ang, 0, 360, 255, -1, cv2.LINE_AA, _SHIFT)
         if cls == "monocyte":  # irregular outline: a second, shifted lobe of cytoplasm
-            cv2.ellipse(m_cyto, _pt(cx + 0.25 * r * math.cos(math.radians(ang)), cy + 0.25 * r * math.sin(math.radians(ang))),
+            lobe = math.radians(ang)
+            cv2.ellipse(m_cyto, _pt(cx + 0.25 * r * math.cos(lobe), cy + 0.25 * r * math.sin(lobe)),
                         _ax(r * 0.85, r * 0.75), ang + 70, 0, 360, 255, -1, cv2.LINE_AA, _SHIFT)
             for _ in range(int(p["vacuoles"][i])):  # pale vacuoles
                 a, d = rng.uniform(0, 2 * math.pi), rng.uniform(0.5, 0.85) * r
