@@ -92,3 +92,18 @@ def test_cli_reports_bad_data_in_one_line(cli, tmp_path, monkeypatch, make, spec
     assert message in err and err.startswith("error: ")
     assert "Traceback" not in err + out
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_skips_a_corrupt_image_with_a_one_line_warning(cli, tmp_path):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for cls in ("ig", "platelet"):
+        (tmp_path / "cells" / cls).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / "cells" / cls / f"{i}.png"), rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    (tmp_path / "cells" / "ig" / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    code, out, err = cli("data", "inspect", f"folder:{tmp_path / 'cells'}", "--out", str(tmp_path / "report"), "--json")
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(lines) == 1 and "skipped 1 unreadable image file(s)" in lines[0] and "bad.jpg" in lines[0]
