@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from robustbench_cells.errors import CellbenchError
-from robustbench_cells.explain.estimate import ESTIMATORS, all_estimates
+from robustbench_cells.explain.estimate import ESTIMATORS, all_estimates, atc_matched_estimate
 from robustbench_cells.explain.fingerprint import STAT_NAMES, Reference, compare_to_reference, image_statistics
 from robustbench_cells.explain.nearest import Candidate, rank_candidates, rank_families
 from robustbench_cells.explain.recommend import recommend
@@ -54,8 +54,8 @@ def _stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(picks)
 
 
-def _run_data(run_dir: Path) -> tuple[Any, dict[str, Any], Any, Any]:
-    """(store, run config, train Dataset, val Dataset) rebuilt from the run row."""
+def _run_data(run_dir: Path) -> tuple[Any, dict[str, Any], Any, Any, np.ndarray]:
+    """(store, run config, train Dataset, val Dataset, labels of the shifted test subset) from the run row."""
     from robustbench_cells.bench.store import ResultStore
     from robustbench_cells.data.specs import load_dataset
     from robustbench_cells.data.splits import split_dataset
@@ -78,7 +78,20 @@ def _run_data(run_dir: Path) -> tuple[Any, dict[str, Any], Any, Any]:
     split = config.get("split", {})
     parts = split_dataset(dataset, seed=int(split.get("seed", 0)),
                           fractions=tuple(split.get("fractions", (0.7, 0.1, 0.2))))
-    return store, config, parts["train"], parts["val"]
+    return store, config, parts["train"], parts["val"], _shift_subset_labels(parts["test"].labels, config)
+
+
+def _shift_subset_labels(test_labels: np.ndarray, config: dict[str, Any]) -> np.ndarray:
+    """Labels of the test images the runner shifted (its fixed stratified subset), in its order."""
+    shift_cfg = config.get("shifts", {})
+    n = shift_cfg.get("max_images")
+    if not n or n >= len(test_labels):
+        return test_labels
+    try:
+        from robustbench_cells.bench.runner import stratified_subset
+    except ImportError:
+        return np.zeros(0, np.int64)
+    return test_labels[stratified_subset(test_labels, int(n), int(shift_cfg.get("seed", 0)))]
 
 
 def _shift_families(names: list[str]) -> dict[str, str]:
@@ -207,7 +220,7 @@ class Explainer:
         self.options = options or ExplainOptions()
         self.run_dir = Path(run_dir)
         self.say = progress or (lambda _msg: None)
-        self.store, self.config, self.train, self.val = _run_data(self.run_dir)
+        self.store, self.config, self.train, self.val, self.shift_labels = _run_data(self.run_dir)
         shift_cfg = self.config.get("shifts", {})
         shifts = list(shift_cfg.get("names", []))
         severities = [int(s) for s in shift_cfg.get("severities", [1, 2, 3, 4, 5])]
@@ -231,15 +244,21 @@ class Explainer:
         """Load *spec* (labels only with ``options.labels``) at the run's image size."""
         return load_target(spec, with_labels=self.options.labels, class_names=self.val.class_names)
 
-    def _model(self, cell: Any) -> tuple[Any, np.ndarray]:
-        """(model, validation probabilities) of *cell*, loaded once."""
+    def _model(self, cell: Any) -> tuple[Any, np.ndarray, dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]]:
+        """(model, validation probabilities, stored shifted-set probabilities) of *cell*, loaded once."""
         if cell.key not in self._models:
             load_model, predict_proba = _model_api()
             model, _meta = load_model(cell.model_path)
-            val_p = _stored_val_proba(cell.model_path, len(self.val))
-            if val_p is None:
+            stored = _stored_proba(cell.model_path)
+            val_p = stored.get("val|clean|0")
+            if val_p is None or len(val_p) != len(self.val):
                 val_p = np.asarray(predict_proba(model, self.val.images))
-            self._models[cell.key] = (model, val_p)
+            shifted = {("clean", 0): (val_p, self.val.labels)}
+            for name, p in stored.items():
+                split, shift, sev = name.split("|")
+                if split == "test" and shift != "clean" and len(p) == len(self.shift_labels):
+                    shifted[(shift, int(sev))] = (p, self.shift_labels)
+            self._models[cell.key] = (model, val_p, shifted)
         return self._models[cell.key]
 
     def explain(self, target: Target, *, data_checks: bool = True) -> dict[str, Any]:
@@ -287,10 +306,11 @@ class Explainer:
         out = []
         for i, cell in enumerate(self.cells, 1):
             self.say(f"cell {i}/{len(self.cells)}: {cell.model}/{cell.augmentation}/{cell.seed}")
-            model, val_p = self._model(cell)
+            model, val_p, shifted_p = self._model(cell)
             target_p = np.asarray(predict_proba(model, target.images))
             accuracy = _cell_accuracy(self.store, cell.key)
             estimates = all_estimates(val_p, val_y, target_p, candidates, accuracy, k=self.options.neighbours)
+            estimates["atc_matched"] = atc_matched_estimate(candidates, shifted_p, target_p, k=self.options.neighbours)
             row: dict[str, Any] = {
                 "key": cell.key, "model": cell.model, "augmentation": cell.augmentation, "seed": cell.seed,
                 "val_accuracy": float(np.mean(val_p.argmax(1) == val_y)),
@@ -319,19 +339,18 @@ def _augmentation_families() -> dict[str, str]:
     return {spec.name: spec.family for spec in plugins.augmentations()}
 
 
-def _stored_val_proba(model_path: str, n_val: int) -> np.ndarray | None:
-    """The validation probabilities the runner saved beside the model (``probs.npz``), when they fit."""
+def _stored_proba(model_path: str) -> dict[str, np.ndarray]:
+    """The probabilities the runner saved beside the model (``probs.npz``: ``split|shift|severity`` -> (N, C))."""
     folder = Path(model_path)
     folder = folder if folder.is_dir() else folder.parent
     path = folder / "probs.npz"
     if not path.is_file():
-        return None
+        return {}
     try:
         with np.load(path, allow_pickle=False) as z:
-            p = z["val|clean|0"] if "val|clean|0" in z.files else None
+            return {k: z[k] for k in z.files}
     except (OSError, ValueError):
-        return None
-    return p if p is not None and len(p) == n_val else None
+        return {}
 
 
 def estimator_errors(cells: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:

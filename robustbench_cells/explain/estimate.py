@@ -7,6 +7,9 @@
 - **DoC** (Guillory et al. 2021): validation accuracy minus the drop in mean confidence.
 - **Shift-matched**: the cell's stored accuracy on the nearest synthetic shifted sets, weighted by
   inverse distance (``shift_matched``) or by the target's composition shares (``composition``).
+- **ATC-matched**: ATC whose threshold is fitted on the cell's stored predictions for the nearest
+  shifted sets (labels known) instead of clean validation: the threshold then already accounts
+  for how over-confident the model is under that kind of shift.
 - **Blend**: the mean of ``atc_ne`` and ``shift_matched``. The two fail differently (ATC is fooled
   by over-confident models, shift matching by targets unlike any benchmarked shift), so their errors
   partly cancel.
@@ -20,7 +23,7 @@ import numpy as np
 
 from robustbench_cells.explain.nearest import Candidate
 
-ESTIMATORS: tuple[str, ...] = ("atc", "atc_ne", "doc", "shift_matched", "composition", "blend")
+ESTIMATORS: tuple[str, ...] = ("atc", "atc_ne", "doc", "shift_matched", "composition", "blend", "atc_matched")
 
 
 def _check_proba(proba: np.ndarray, what: str) -> np.ndarray:
@@ -96,6 +99,23 @@ def composition_estimate(candidates: Sequence[Candidate], accuracy: Mapping[tupl
     w = np.array([c.share for c in scored])
     a = np.array([accuracy[(c.shift, c.severity)] for c in scored])
     return float((w * a).sum() / w.sum())
+
+
+def atc_matched_estimate(candidates: Sequence[Candidate],
+                         scored_sets: Mapping[tuple[str, int], tuple[np.ndarray, np.ndarray]],
+                         target_proba: np.ndarray, k: int = 3) -> float | None:
+    """ATC with the threshold fitted on the pooled stored predictions of the *k* nearest scored sets.
+
+    ``scored_sets``: ``{(shift, severity): (proba (N, C), labels (N,))}``, the cell's predictions on
+    the run's shifted test subset (and ``("clean", 0)``: its validation predictions).
+    ``None`` when none of the nearest sets is available.
+    """
+    near = [c for c in sorted(candidates, key=lambda c: c.distance) if (c.shift, c.severity) in scored_sets][:k]
+    if not near:
+        return None
+    proba = np.concatenate([scored_sets[(c.shift, c.severity)][0] for c in near])
+    labels = np.concatenate([scored_sets[(c.shift, c.severity)][1] for c in near])
+    return atc_estimate(proba, labels, target_proba, "confidence")
 
 
 def all_estimates(val_proba: np.ndarray, val_labels: np.ndarray, target_proba: np.ndarray,

@@ -102,3 +102,20 @@ def test_all_estimates_and_spearman():
 def test_bad_probabilities_raise():
     with pytest.raises(ValueError):
         atc_estimate(np.zeros((0, 8)), np.zeros(0), np.ones((3, 8)) / 8)
+
+
+def test_atc_matched_fits_threshold_on_nearest_scored_sets():
+    from robustbench_cells.explain.estimate import atc_matched_estimate
+
+    rng = np.random.default_rng(4)
+    # Under the shift the model is right only when very confident (cut 0.9), on clean data from 0.7 on:
+    # plain ATC (fitted on clean) over-estimates, ATC fitted on the matching shifted set does not.
+    clean_p, clean_y = separable(3000, 0.9, rng, cut=0.7)
+    shift_p, shift_y = separable(3000, 0.85, rng, cut=0.9)
+    target_p, target_y = separable(3000, 0.85, rng, cut=0.9)
+    true = np.mean(target_p.argmax(1) == target_y)
+    cands = [Candidate("blur", 3, "blur", 0.2), Candidate("clean", 0, "clean", 2.0)]
+    sets = {("blur", 3): (shift_p, shift_y), ("clean", 0): (clean_p, clean_y)}
+    assert atc_matched_estimate(cands, sets, target_p, k=1) == pytest.approx(true, abs=0.02)
+    assert atc_estimate(clean_p, clean_y, target_p) > true + 0.1
+    assert atc_matched_estimate(cands, {}, target_p) is None
