@@ -102,7 +102,8 @@ def _write_figures(report, dataset, out_dir: Path, top: int) -> list[Path]:
 
 def inspect_command(
     dataset: str = typer.Argument(..., help="Data set spec: npz:PATH, folder:PATH, synthetic[:N], bloodmnist, ..."),
-    out: Path | None = typer.Option(None, "--out", help="Folder for the PNGs and report.json [default: ./inspect-NAME]."),
+    out: Path | None = typer.Option(None, "--out",
+                                    help="Folder for the PNGs and report.json [default: ./inspect-NAME]."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (tables go nowhere)."),
     clean: Path | None = typer.Option(None, "--clean", help="Write a de-duplicated, outlier-free copy here "
                                       "(*.npz or a new folder) plus a CSV of what was removed and why."),
