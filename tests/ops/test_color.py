@@ -49,3 +49,11 @@ def test_stain_jitter_params_shapes_and_ranges():
     scale, bias = color.stain_jitter_params(10, np.random.default_rng(0), 0.1, 0.02)
     assert scale.shape == bias.shape == (10, 3)
     assert (abs(scale - 1) <= 0.1).all() and (abs(bias) <= 0.02).all()
+
+
+def test_stain_transform_matches_the_hed_definition_with_bias():
+    x = _images(n=3, size=12, seed=4)
+    scale = np.array([[1.2, 0.8, 1.0], [0.9, 1.1, 1.0], [1.0, 1.0, 1.3]], np.float32)
+    bias = np.array([[0.02, -0.01, 0.0], [0.0, 0.03, 0.0], [-0.02, 0.0, 0.01]], np.float32)
+    expected = np.stack([color.hed_to_rgb(color.rgb_to_hed(x[i]) * scale[i] + bias[i]) for i in range(3)])
+    assert np.abs(color.stain_transform(x, scale, bias).astype(int) - expected).max() <= 1
