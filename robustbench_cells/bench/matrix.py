@@ -356,6 +356,11 @@ def parse_matrix(raw: dict[str, Any], *, path: Path | None = None, data: str | N
     severities = sorted(set(severities))
     if shift_names and not severities:
         raise where.error("shifts.severities", "is empty but shifts are selected")
+    if shift_names:
+        from robustbench_cells.bench.shiftsets import MIN_SIZE
+
+        if image_size < MIN_SIZE:
+            raise where.error("image_size", f"{image_size} is below {MIN_SIZE}, the smallest size the shifts support")
     max_images = shifts.get("max_images")
     if max_images is not None:
         max_images = _int(where, "shifts.max_images", max_images, 1)

@@ -16,7 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 GOOD = """
 name = "t"
 data = "tinyblobs:80"
-image_size = 16
+image_size = 32
 seeds = [0, 1]
 models = ["tiny_cnn", { name = "tiny_cnn", options = { width = 8 }, train = { epochs = 2 } }]
 augmentations = ["none", "tiny_flip"]
@@ -86,8 +86,9 @@ def test_keys_are_stable_and_depend_on_the_full_config(tmp_path):
     (("max_images = 40", "max_imgs = 40"), r"shifts.max_imgs: unknown key \(did you mean: max_images"),
     (("width = 8", "widht = 8"), r"models\[1\].options.widht: model 'tiny_cnn' has no option 'widht' \(did you mean: width"),
     (('"tiny_cnn/tiny_flip"]', '"tiny_cnn/tiny_flap"]'), r"ensembles\[0\].members\[1\]: 'tiny_cnn/tiny_flap' is not a cell"),
-    (("image_size = 16", 'image_size = "big"'), r"image_size: must be an integer >= 8"),
+    (("image_size = 32", 'image_size = "big"'), r"image_size: must be an integer >= 8"),
     (('name = "t"', 'name = "t"\nexecutor = "slurm"'), r"executor: must be one of local, ray"),
+    (("image_size = 32", "image_size = 16"), r"image_size: 16 is below 28, the smallest size the shifts support"),
 ])
 def test_bad_input_is_one_line_naming_file_and_key(tmp_path, edit, message):
     text = GOOD.replace(*edit)
