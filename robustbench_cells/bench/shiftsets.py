@@ -5,7 +5,8 @@
   so the same (images, shift, severity, seed) gives identical bytes whoever calls it, in any order,
   in any process.
 - :class:`ShiftCache` stores each generated set once per (data fingerprint, shift, severity, seed,
-  :data:`SUITE_VERSION`, the shift's plugin name/version and severity table) under
+  :data:`SUITE_VERSION`, the shift's plugin name/version and severity table, OpenCV and NumPy
+  versions) under
   ``$CELLBENCH_CACHE/shifts`` (default ``~/.cache/cellbench/shifts``). Files are written atomically
   (temporary file + ``os.replace``) with a SHA-256 of the pixels in their header; a file that fails
   the check, or whose header describes another key, is reported with a warning and regenerated.
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -110,6 +112,13 @@ def images_fingerprint(images: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> tuple[str, str]:
+    import cv2
+
+    return cv2.__version__, np.__version__
+
+
 def default_cache_root() -> Path:
     """``$CELLBENCH_CACHE/shifts``, or ``~/.cache/cellbench/shifts``."""
     base = os.environ.get(CACHE_ENV)
@@ -150,6 +159,8 @@ class ShiftCache:
             "suite_version": SUITE_VERSION, "chunk": CHUNK, "fingerprint": fingerprint, "shape": list(images_shape),
             "shift": shift_name, "severity": int(severity), "seed": int(seed), "plugin": spec.plugin,
             "plugin_version": self._plugin_version(spec), "severities": repr(spec.severities),
+            # the bytes are only guaranteed for the same OpenCV/NumPy: an upgrade regenerates the sets
+            "opencv": _library_versions()[0], "numpy": _library_versions()[1],
         }
 
     def path_for(self, fields: dict[str, Any]) -> Path:
