@@ -251,8 +251,8 @@ def _sample_cells(labels: np.ndarray, rng: np.random.Generator) -> dict[str, np.
     # Immature granulocytes: 0 promyelocyte, 1 myelocyte, 2 metamyelocyte.
     ig_sub = rng.choice(3, n, p=[0.22, 0.4, 0.38])
     setp("immature_granulocyte", radius=u(16, 22), nuc_frac=np.where(ig_sub == 0, u(0.58, 0.72), u(0.48, 0.64)),
-         granules=np.where(ig_sub == 2, rng.integers(10, 40, n), rng.integers(25, 70, n)),
-         gran_size=u(1.0, 1.7), density=np.where(ig_sub == 0, u(0.7, 0.9), u(0.82, 1.02)),
+         granules=np.where(ig_sub == 2, rng.integers(45, 85, n), rng.integers(25, 70, n)),
+         gran_size=np.where(ig_sub == 2, u(0.8, 1.2), u(1.0, 1.7)), density=np.where(ig_sub == 0, u(0.7, 0.9), u(0.82, 1.02)),
          texture=u(0.15, 0.35), subtype=ig_sub)
     setp("lymphocyte", radius=u(11, 17.5), nuc_frac=u(0.7, 0.9),
          granules=np.where(u(0, 1) < 0.2, rng.integers(1, 5, n), 0),
@@ -306,10 +306,10 @@ def _draw_nucleus(canvas: np.ndarray, cls: str, sub: int, cx: float, cy: float, 
         # Band neutrophil (thin, long C/S) vs metamyelocyte (thick, short kidney): overlapping ranges.
         if cls == "neutrophil":
             span = 170 + 110 * q["arc_span"]
-            thick = 0.42 + 0.33 * q["arc_thick"]
+            thick = 0.45 + 0.4 * q["arc_thick"]
         else:
-            span = 120 + 85 * q["arc_span"]
-            thick = 0.62 + 0.4 * q["arc_thick"]
+            span = 130 + 90 * q["arc_span"]
+            thick = 0.6 + 0.4 * q["arc_thick"]
         arc_r = r * (0.5 + 0.1 * q["nuc_offset"])
         width = max(2.5, thick * arc_r)
         start = ang - span / 2
@@ -407,6 +407,11 @@ def _render_chunk(n: int, count: int, rng: np.random.Generator, field_rng: np.ra
     od[:, 1] = np.array([_CYTO_OD[c] for c in CELL_CLASSES])[labels]
     od[:, 2] = _OD_NUCLEUS * p["density"][:, None]
     od[:, 3] = np.array([_GRAN_OD[c] for c in CELL_CLASSES])[labels]
+    # Metamyelocytes already carry neutrophil-like (specific) granules and pink cytoplasm: only the
+    # nucleus (thick short kidney vs thinner longer band) tells them from band neutrophils.
+    meta = (labels == CELL_CLASSES.index("immature_granulocyte")) & (p["subtype"] == 2)
+    od[meta, 1] = _CYTO_OD["neutrophil"]
+    od[meta, 3] = _GRAN_OD["neutrophil"]
     intensity = 1.0 + options.stain * nuis_rng.uniform(-0.15, 0.15, (n, 2))
     od[:, 2:] *= intensity[:, :1, None]   # hematoxylin-like: nucleus and granules
     od[:, :2] *= intensity[:, 1:, None]   # eosin-like: red cells and cytoplasm
