@@ -12,6 +12,18 @@ from robustbench_cells import plugins
 from robustbench_cells.bench.shiftsets import ShiftCache, shift_images
 
 
+def cells(n: int = 32, size: int = 48) -> np.ndarray:
+    """Stained-looking images (pink smear, violet disc) so the test does not need ../shared."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    images = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        img = np.full((size, size, 3), (230, 195, 200), np.float32) + rng.normal(0, 6, (size, size, 3))
+        img[(yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size * rng.uniform(0.15, 0.3)) ** 2] = (120, 70, 160)
+        images[i] = np.clip(img, 0, 255)
+    return images
+
+
 @pytest.fixture
 def with_entry_points():
     names = [ep.name for ep in importlib.metadata.entry_points(group="cellbench")]
@@ -32,23 +44,23 @@ def test_discovered_through_entry_point(with_entry_points):
     assert with_entry_points.shifts.get("hed_stain").plugin == "hed"
 
 
-def test_hed_shift_in_a_shifted_set_run(with_entry_points, tmp_path, pbc_sample):
-    images = pbc_sample[::16]
+def test_hed_shift_in_a_shifted_set_run(with_entry_points, tmp_path):
+    images = cells()
     cache = ShiftCache(tmp_path)
-    paths = cache.build_all(images, "pbc16", ["hed_stain", "gaussian_noise"], (1, 3, 5), seed=0, jobs=2)
+    paths = cache.build_all(images, "cells32", ["hed_stain", "gaussian_noise"], (1, 3, 5), seed=0, jobs=2)
     assert len(paths) == 6 and cache.generated == 6
-    fields = cache.key_fields(images.shape, "pbc16", "hed_stain", 3, 0)
+    fields = cache.key_fields(images.shape, "cells32", "hed_stain", 3, 0)
     assert fields["plugin"] == "hed" and fields["plugin_version"] == importlib.metadata.version("cellbench-hed")
-    shifted = [cache.get(images, "pbc16", "hed_stain", s, 0) for s in (1, 3, 5)]
+    shifted = [cache.get(images, "cells32", "hed_stain", s, 0) for s in (1, 3, 5)]
     assert all(s.dtype == np.uint8 and s.shape == images.shape for s in shifted)
     mad = [np.abs(s.astype(int) - images).mean() for s in shifted]
     assert 0 < mad[0] < mad[1] < mad[2]
     assert np.array_equal(shifted[1], shift_images(images, "hed_stain", 3, 0))
 
 
-def test_hed_jitter_augmentation(with_entry_points, pbc_sample):
+def test_hed_jitter_augmentation(with_entry_points):
     spec = with_entry_points.augmentations.get("hed_jitter")
-    images = pbc_sample[:8]
+    images = cells(8)
     assert np.array_equal(spec.build(sigma=0.0, bias=0.0)(images, np.random.default_rng(0)), images)
     out = spec.build()(images, np.random.default_rng(0))
     assert out.dtype == np.uint8 and out.shape == images.shape and not np.array_equal(out, images)

@@ -22,13 +22,25 @@ def register_datasets(register):
 '''
 
 
+def _cells(n: int = 8, size: int = 64) -> np.ndarray:
+    """Pink smear with a purple disc per image (the command must not depend on ../shared being there)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    images = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        img = np.full((size, size, 3), (235, 200, 190), np.float32) + rng.normal(0, 5, (size, size, 3))
+        img[(yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size * rng.uniform(0.15, 0.3)) ** 2] = (110, 60, 150)
+        images[i] = np.clip(img, 0, 255)
+    return images
+
+
 @pytest.fixture
-def tiny_data(tmp_path, pbc_sample):
-    """Real PBC images served through a local plugin data set (`--plugins-dir`)."""
+def tiny_data(tmp_path):
+    """Eight images, one per class, served through a local plugin data set (`--plugins-dir`)."""
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "tinydata.py").write_text(PLUGIN)
     npz = tmp_path / "tiny.npz"
-    np.savez(npz, images=pbc_sample[::32], labels=np.arange(8))
+    np.savez(npz, images=_cells(), labels=np.arange(8))
     return tmp_path / "plugins", npz
 
 
