@@ -131,7 +131,8 @@ def main() -> None:
 
     images, _, _ = load_pbc("train", args.n)
     print(f"augmentation throughput: {len(images)} PBC train images 96x96, batches of 64, best of {args.repeat}, "
-          f"cv2 threads {cv2.getNumThreads()}, {os.cpu_count()} cores")
+          f"cv2 threads {cv2.getNumThreads()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+          "(shared machine: compare with the reference rows of the same run)")
     print(f"{'augmentation':<16}{'kind':<7}{'images/s':>10}  target")
     for name, kind, ips in throughput(images, args.repeat):
         target = TARGETS.get(name)
@@ -145,7 +146,7 @@ def main() -> None:
         return
     train_images, train_labels, classes = load_pbc("train", args.train_n)
     print(f"\ntraining slowdown: simple_cnn, {len(train_images)} images, batch 64, "
-          f"mean of epochs 2..{args.epochs}")
+          f"mean of epochs 2..{args.epochs}, load average {os.getloadavg()[0]:.1f}")
     base = None
     for aug, limit in (("none", None), ("simple", 1.3), ("augmix", 2.0)):
         sec = epoch_seconds(train_images, train_labels, classes, aug, args.epochs)
