@@ -54,11 +54,12 @@ def render(result: dict[str, Any]) -> None:
 
     checks = result.get("data_checks", {})
     if checks.get("leakage_count"):
-        console.print(f"[bold red]leakage:[/] {checks['leakage_count']} target images have near-duplicates "
+        console.print(f"[bold red]leakage:[/] {checks['leakage_count']} target image(s) with near-duplicates "
                       "in the training data: " + ", ".join(Path(x["target"]).name for x in checks["leakage"][:5]))
     else:
         console.print("leakage: no target image has a near-duplicate in the training data")
-    console.print(f"outliers: {checks.get('outlier_count', 0)} target images are unlike the rest of the target"
+    n_out = checks.get("outlier_count", 0)
+    console.print(f"outliers: {n_out} target image{'' if n_out == 1 else 's'} unlike the rest of the target"
                   + (": " + ", ".join(Path(o['path']).name for o in checks["outliers"][:5]) if checks.get("outliers") else "")
                   + f"; {checks.get('unlike_validation', 0):.0%} lie outside the validation bulk")
 

@@ -73,7 +73,7 @@ def recommend(cells: Sequence[Mapping[str, Any]], families: Sequence[Mapping[str
         confidence = "medium"
     top_families = likely_families(families)
     reason = (f"highest estimated target accuracy ({choice['estimate']:.1%} by {choice['estimator']})"
-              + (f"; among {len(tied)} cells within {tolerance:.0%} it has the best accuracy on the matching "
+              + (f"; among {len(tied)} cells within {tolerance * 100:.0f} points it has the best accuracy on the matching "
                  f"shifts ({choice['matched_accuracy']:.1%})" if len(tied) > 1 and choice["matched_accuracy"] is not None
                  else "")
               + (f"; the target looks like {', '.join(top_families)}" if top_families else ""))
