@@ -20,7 +20,7 @@ import numpy as np
 
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.explain.estimate import ESTIMATORS, all_estimates, atc_matched_estimate
-from robustbench_cells.explain.fingerprint import STAT_NAMES, Reference, compare_to_reference, image_statistics
+from robustbench_cells.explain.fingerprint import Reference, compare_to_reference, image_statistics
 from robustbench_cells.explain.nearest import Candidate, rank_candidates, rank_families
 from robustbench_cells.explain.recommend import recommend
 from robustbench_cells.explain.target import Target, load_target

@@ -5,8 +5,6 @@ Not a test module: ``test_core.py`` and ``tests/cli/test_explain_cmd.py`` load i
 
 from __future__ import annotations
 
-import json
-
 import cv2
 import numpy as np
 
@@ -15,7 +13,6 @@ from robustbench_cells.data.dataset import CELL_CLASSES, Dataset
 from robustbench_cells.data.splits import split_dataset
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.explain import core
-from robustbench_cells.explain.core import ExplainOptions, explain
 
 SHIFTS = {"toy_blur": "blur", "toy_noise": "noise"}
 SEVERITIES = [1, 2, 3]
