@@ -63,6 +63,7 @@ def test_npz_medmnist_layout_keeps_its_split(tmp_path):
     (lambda p: None, "file not found"),
     (lambda p: p.write_text("hello, not numpy"), "not an npz file"),
     (lambda p: np.save(open(p, "wb"), np.zeros(3)), "single .npy array"),
+    (lambda p: p.mkdir(), "is a directory, not an .npz file"),
 ])
 def test_npz_missing_or_not_an_npz(tmp_path, make, message):
     path = tmp_path / "data.npz"
