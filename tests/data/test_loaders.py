@@ -206,13 +206,15 @@ def test_folder_odd_sizes_are_resized_to_the_majority_and_gray_converted(tmp_pat
     cv2.imwrite(str(tmp_path / "b" / "big.png"), np.zeros((20, 16, 3), np.uint8))
     cv2.imwrite(str(tmp_path / "b" / "gray.png"), np.full((12, 12), 77, np.uint8))
     cv2.imwrite(str(tmp_path / "b" / "rgba.png"), np.full((12, 12, 4), 9, np.uint8))
+    cv2.imwrite(str(tmp_path / "b" / "deep.png"), np.full((12, 12, 3), 51200, np.uint16))  # 16-bit PNG
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = load_folder(str(tmp_path))
     text = " | ".join(str(w.message) for w in caught)
     assert "resized 1 image(s) to the majority size 12x12" in text and "big.png" in text
-    assert "gray 1" in text and "rgba 1" in text
-    assert ds.images.shape == (10, 12, 12, 3)
+    assert "gray 1" in text and "rgba 1" in text and "16bit 1" in text
+    assert ds.images.shape == (11, 12, 12, 3)
+    assert (ds.images[list(ds.paths).index("b/deep.png")] == 200).all()  # 51200 >> 8
     assert (ds.images[list(ds.paths).index("b/gray.png")] == 77).all()
 
 
