@@ -195,8 +195,11 @@ def execute_cell(job: CellJob, data: PreparedData, progress: ProgressFn | None =
 
 
 def recipe_epochs(recipe: dict[str, Any]) -> int | None:
+    """Epochs the recipe asks for, fine-tuning phase included (early stopping may end sooner)."""
     value = recipe.get("epochs")
-    return int(value) if isinstance(value, int) else None
+    if not isinstance(value, int):
+        return None
+    return value + (int(recipe.get("fine_tune_epochs") or 0) if recipe.get("fine_tune_layers") else 0)
 
 
 # -- executors -------------------------------------------------------------------------------------
