@@ -8,7 +8,9 @@ Keras. Learning-rate schedules are evaluated once per epoch in NumPy, which keep
 their own (:func:`learning_rate_at`, :class:`PlateauSchedule`).
 
 Determinism: :func:`train_cell` calls ``keras.utils.set_random_seed(seed)`` and enables TensorFlow op
-determinism, so on CPU the same seed gives the same weights and scores (see docs/models.md).
+determinism, so within a process the same seed gives the same weights and scores on CPU. Across
+processes TF's multi-threaded CPU kernels differ in the last bits unless TF runs single-threaded
+(``TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1``); see docs/models.md.
 """
 
 from __future__ import annotations
