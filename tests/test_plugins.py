@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +106,46 @@ def test_missing_plugins_dir_is_a_one_line_error(tmp_path, cli):
 def test_ls_unknown_kind_exits_2(cli):
     code, _, _ = cli("ls", "gadgets")
     assert code == 2
+
+
+TINY_PLUGINS = Path(__file__).resolve().parent / "bench" / "tiny_plugins"
+
+EVERYWHERE_MATRIX = """
+name = "everywhere"
+data = "tinyblobs:96"
+image_size = 32
+models = ["tiny_cnn"]
+augmentations = ["tiny_flip"]
+[train]
+epochs = 1
+batch_size = 32
+[shifts]
+include = ["tiny_*"]
+severities = [1]
+max_images = 16
+"""
+
+
+def test_a_local_plugin_appears_everywhere(tmp_path, cli, monkeypatch):
+    """One plugin file adds a data set, an augmentation, two shifts and a model: each is listed,
+    usable in a matrix, and shows up in the stored results and the report."""
+    monkeypatch.setenv("CELLBENCH_CACHE", str(tmp_path / "cache"))
+    code, out, err = cli("--plugins-dir", TINY_PLUGINS, "plugins", "--json")
+    assert code == 0, err
+    info = next(i for i in json.loads(out) if i["name"] == "tiny_bench")
+    assert info["source"] == "dir"
+    assert info["registered"] == {"data set": ["tinyblobs"], "augmentation": ["tiny_flip"],
+                                  "shift": ["tiny_dim", "tiny_noise"], "model": ["tiny_cnn"]}
+    for kind, name in [("datasets", "tinyblobs"), ("augmentations", "tiny_flip"), ("shifts", "tiny_noise"),
+                       ("models", "tiny_cnn")]:
+        code, out, err = cli("--plugins-dir", TINY_PLUGINS, "ls", kind, "tiny*", "--json")
+        assert code == 0, err
+        assert name in [row["name"] for row in json.loads(out)]
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(EVERYWHERE_MATRIX)
+    run_dir = tmp_path / "run"
+    code, out, err = cli("--plugins-dir", TINY_PLUGINS, "run", matrix, "--out", run_dir, "-q")
+    assert code == 0, err
+    code, out, err = cli("--plugins-dir", TINY_PLUGINS, "report", run_dir, "--format", "json")
+    assert code == 0, err
+    assert "tiny_cnn" in out and "tiny_flip" in out and "tiny_dim" in out and "tiny_noise" in out
