@@ -72,7 +72,9 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def run_cli(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on *argv* and return the exit code (tests call this)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3: TensorFlow C++ logs off (e.g. the "failed call to cuInit" line on CPU-only machines);
+    # real failures still surface as Python exceptions. Set the variable yourself to see them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.showwarning = _one_line_warning
     try:
         dirs = _prescan_plugins_dirs(argv)
