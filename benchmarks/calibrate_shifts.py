@@ -77,9 +77,10 @@ def main() -> None:
             line += "  " + " ".join(f"{v:6.3f}" for v in ssims)
         print(line + ("" if mono else "   <- MAD not monotone"))
     if args.grid:
-        from robustbench_cells.cli.shifts_cmd import pick_preview_images, preview_grid
+        from robustbench_cells.cli.shifts_cmd import preview_grid
+        from robustbench_cells.data.splits import one_per_class
 
-        picked = pick_preview_images(images, labels, 8)
+        picked = one_per_class(labels, 8)
         fig = preview_grid(images[picked], names, seed=0,
                            row_labels=[classes[labels[picked[r % len(picked)]]] for r in range(len(names))])
         Path(args.grid).parent.mkdir(parents=True, exist_ok=True)

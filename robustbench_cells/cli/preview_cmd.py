@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import typer
 
+from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure
+from robustbench_cells.data.splits import one_per_class
 from robustbench_cells.errors import CellbenchError
 
 preview_app = typer.Typer(help="Preview training augmentations on real images.", no_args_is_help=True)
@@ -105,7 +107,7 @@ def augmentation_command(
     """Write a grid of original images and augmented copies (rows = images, columns = draws)."""
     from robustbench_cells.cli.console import console
 
-    _check_png(out)
+    check_png(out)
     if not 1 <= count <= 64:
         raise CellbenchError(f"--count {count}: must be 1..64")
     if not 1 <= copies <= 16:
@@ -114,50 +116,12 @@ def augmentation_command(
     from robustbench_cells.pipeline import resolve_augmentation
 
     resolve_augmentation(augmentation)  # fail on a bad name/option before loading data
-    dataset = _load(data)
-    sel = _pick(dataset, count)
+    dataset = load_preview_data(data)
+    sel = one_per_class(dataset.labels, count)
     fig = augmentation_grid(dataset.images[sel], dataset.labels[sel], dataset.class_names, augmentation,
                             copies=copies, seed=seed)
-    _save(fig, out)
+    save_figure(fig, out)
     console.print(f"wrote {out} ({len(sel)} images x {copies} draws of {name}, data {data})")
-
-
-def _pick(dataset, count: int) -> np.ndarray:
-    """Indices of *count* images, one per class in turn (first, second, ... of each class)."""
-    by_class = [np.flatnonzero(dataset.labels == k) for k in range(dataset.num_classes)]
-    picked: list[int] = []
-    depth = 0
-    while len(picked) < min(count, len(dataset)):
-        for idx in by_class:
-            if depth < len(idx) and len(picked) < count:
-                picked.append(int(idx[depth]))
-        depth += 1
-    return np.array(picked)
-
-
-def _load(data: str):
-    from robustbench_cells.data.specs import load_dataset
-
-    dataset = load_dataset(data)
-    if len(dataset) == 0:
-        raise CellbenchError(f"--data {data}: the data set is empty")
-    if dataset.split is not None and (dataset.split == "test").any():
-        # Preview on held-out images: what the model will be judged on.
-        dataset = dataset.subset(np.flatnonzero(dataset.split == "test"))
-    return dataset
-
-
-def _save(fig, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(out, dpi=110)
-    except OSError as exc:
-        raise CellbenchError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
-
-
-def _check_png(out: Path) -> None:
-    if out.suffix.lower() != ".png":
-        raise CellbenchError(f"--out {out}: must be a .png file")
 
 
 def mask_overlay_grid(images: np.ndarray, titles: list[str], columns: int = 8, cell_inches: float = 1.1):
@@ -196,13 +160,13 @@ def mask_command(
     """Write a grid of images with the white-cell mask (used by the background augmentation/shift) overlaid."""
     from robustbench_cells.cli.console import console
 
-    _check_png(out)
+    check_png(out)
     if not 1 <= count <= 256:
         raise CellbenchError(f"--count {count}: must be 1..256")
-    dataset = _load(data)
-    sel = _pick(dataset, count)
+    dataset = load_preview_data(data)
+    sel = one_per_class(dataset.labels, count)
     fig = mask_overlay_grid(dataset.images[sel], [dataset.class_names[k][:12] for k in dataset.labels[sel]])
-    _save(fig, out)
+    save_figure(fig, out)
     console.print(f"wrote {out} ({len(sel)} images with cell masks, data {data})")
 
 
@@ -218,12 +182,12 @@ def overview_command(
     from robustbench_cells import plugins
     from robustbench_cells.cli.console import console
 
-    _check_png(out)
+    check_png(out)
     specs = [s for s in plugins.augmentations().list(names) if s.name != "none"]
     if not specs:
         raise CellbenchError(f"--names {names!r}: matches no augmentation (see `cellbench ls augmentations`)")
-    dataset = _load(data)
-    sel = _pick(dataset, max(copies, 2))
+    dataset = load_preview_data(data)
+    sel = one_per_class(dataset.labels, max(copies, 2))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -251,7 +215,7 @@ def overview_command(
                 ax.set_title("original" if k == 0 else f"draw {k}", fontsize=8)
         axes[r, 0].set_ylabel(f"{spec.name}\n({spec.kind})", fontsize=7, rotation=0, ha="right", va="center")
     fig.tight_layout(pad=0.3)
-    _save(fig, out)
+    save_figure(fig, out)
     console.print(f"wrote {out} ({len(specs)} augmentations x {copies} draws, data {data})")
 
 

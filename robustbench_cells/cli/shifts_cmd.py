@@ -7,17 +7,11 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure
+from robustbench_cells.data.splits import one_per_class
 from robustbench_cells.errors import CellbenchError
 
 shifts_app = typer.Typer(help="Synthetic test-time shifts: preview the suite.", no_args_is_help=True)
-
-
-def pick_preview_images(images: np.ndarray, labels: np.ndarray | None, count: int) -> np.ndarray:
-    """Indices of up to *count* images, one per class in turn (the first image of each class)."""
-    if labels is None or len(labels) == 0:
-        return np.arange(min(count, len(images)))
-    firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
-    return np.array(firsts[:count])
 
 
 def preview_grid(images: np.ndarray, shift_names: list[str], seed: int = 0, severities: int = 5,
@@ -63,31 +57,23 @@ def preview_command(
     """Write a grid of shifted images: rows = shifts, columns = severities 0..5."""
     from robustbench_cells import plugins
     from robustbench_cells.cli.console import console
-    from robustbench_cells.data.specs import load_dataset
 
     names = [spec.name for spec in plugins.shifts().list(shifts)]
     if not names:
         raise CellbenchError(f"--shifts {shifts!r}: matches no shift (see `cellbench ls shifts`)")
-    if out.suffix.lower() != ".png":
-        raise CellbenchError(f"--out {out}: must be a .png file")
-    dataset = load_dataset(data)
-    if len(dataset) == 0:
-        raise CellbenchError(f"--data {data}: the data set is empty")
+    check_png(out)
+    dataset = load_preview_data(data, held_out=False)
     if index >= len(dataset):
         raise CellbenchError(f"--index {index}: the data set has {len(dataset)} images")
     pool = dataset
     if dataset.split is not None and (dataset.split == "test").any() and index < 0:
         pool = dataset.subset(np.flatnonzero(dataset.split == "test"))
-    picked = np.array([index]) if index >= 0 else pick_preview_images(pool.images, pool.labels, 8)
+    picked = np.array([index]) if index >= 0 else one_per_class(pool.labels, 8)
     images = (dataset if index >= 0 else pool).images[picked]
     labels = (dataset if index >= 0 else pool).labels[picked]
     row_labels = [pool.class_names[labels[r % len(labels)]] for r in range(len(names))]
     fig = preview_grid(images, names, seed=seed, row_labels=row_labels)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(out, dpi=110)
-    except OSError as exc:
-        raise CellbenchError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    save_figure(fig, out)
     console.print(f"wrote {out} ({len(names)} shifts x severities 0..5, data {data})")
 
 

@@ -33,3 +33,21 @@ def split_dataset(dataset: Dataset, seed: int = 0,
         if len(parts[name]) == 0:
             raise CellbenchError(f"{dataset.source or 'data set'}: the {name} split is empty")
     return parts
+
+
+def one_per_class(labels: np.ndarray | None, count: int) -> np.ndarray:
+    """Indices of up to *count* images taken one per class in turn: the first image of every class,
+    then the second of every class, ... (previews and sample strips show every class early).
+    Without labels: the first *count* images."""
+    if labels is None:
+        return np.arange(count)
+    by_class = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    count = min(count, len(labels))
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < count:
+        for idx in by_class:
+            if depth < len(idx) and len(picked) < count:
+                picked.append(int(idx[depth]))
+        depth += 1
+    return np.array(picked, dtype=np.int64)

@@ -24,6 +24,7 @@ from typing import Union
 import numpy as np
 
 from robustbench_cells.bench.metrics import UNKNOWN_FAMILY, CellSummary, RunSummary, family_order, mean_std
+from robustbench_cells.data.splits import one_per_class
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.report import figures
 from robustbench_cells.report.tables import (
@@ -232,17 +233,6 @@ def _prepare_like_the_run(dataset, summary: RunSummary):
     return dataset, dataset
 
 
-def _pick_samples(images: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    """The first image of each of *n* different classes."""
-    picked: list[int] = []
-    for i in range(len(labels)):
-        if all(labels[j] != labels[i] for j in picked):
-            picked.append(i)
-        if len(picked) == n:
-            break
-    return images[picked]
-
-
 def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
     """A row of sample images (clean, severities 1-5) for every shift in the run; a note when impossible."""
     from robustbench_cells import plugins
@@ -264,7 +254,7 @@ def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
         dataset, test = _prepare_like_the_run(dataset, summary)
     except CellbenchError as exc:
         return head + _note(f"cannot split {summary.run.data_spec!r} as the run did ({exc}); sample images skipped")
-    samples = _pick_samples(test.images, test.labels, n_images)
+    samples = test.images[one_per_class(test.labels, n_images)]
     if len(samples) == 0:
         return head + _note(f"the test split of {summary.run.data_spec!r} is empty; sample images skipped")
     shift_config = summary.run.config.get("shifts")

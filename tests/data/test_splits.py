@@ -58,3 +58,13 @@ def test_empty_train_split_is_an_error():
     labels = np.array([0, 1])
     with pytest.raises(CellbenchError, match="toy: the train split is empty"):
         split_dataset(_dataset(labels, np.array(["test", "val"])))
+
+
+def test_one_per_class_takes_every_class_before_a_second_image():
+    from robustbench_cells.data.splits import one_per_class
+
+    labels = np.array([2, 2, 0, 1, 0, 2, 1])
+    assert one_per_class(labels, 3).tolist() == [2, 3, 0]
+    assert one_per_class(labels, 5).tolist() == [2, 3, 0, 4, 6]
+    assert one_per_class(labels, 99).tolist() == [2, 3, 0, 4, 6, 1, 5]
+    assert one_per_class(None, 2).tolist() == [0, 1]

@@ -1,0 +1,37 @@
+"""What the preview commands (``preview ...``, ``shifts preview``) share: their data and their PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from robustbench_cells.data.dataset import Dataset
+from robustbench_cells.errors import CellbenchError
+
+
+def check_png(out: Path) -> None:
+    """Refuse an ``--out`` that is not a ``.png`` file name (before any work is done)."""
+    if out.suffix.lower() != ".png":
+        raise CellbenchError(f"--out {out}: must be a .png file")
+
+
+def load_preview_data(data: str, held_out: bool = True) -> Dataset:
+    """Load ``--data``; with *held_out*, only its test split when it has one (what models are judged on)."""
+    from robustbench_cells.data.specs import load_dataset
+
+    dataset = load_dataset(data)
+    if len(dataset) == 0:
+        raise CellbenchError(f"--data {data}: the data set is empty")
+    if held_out and dataset.split is not None and (dataset.split == "test").any():
+        dataset = dataset.subset(np.flatnonzero(dataset.split == "test"))
+    return dataset
+
+
+def save_figure(fig, out: Path) -> None:
+    """Write a matplotlib figure to ``--out``; an unwritable path is a one-line error."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise CellbenchError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
