@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import typer
 
-from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure
+from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure, show_image
 from robustbench_cells.data.splits import one_per_class
 from robustbench_cells.errors import CellbenchError
 
@@ -78,15 +78,10 @@ def augmentation_grid(images: np.ndarray, labels: np.ndarray, class_names: tuple
     for r in range(n):
         panels = [(images[r], None)] + [(col[0][r], col[1][r]) for col in columns]
         for k, (img, y) in enumerate(panels):
-            ax = axes[r, k]
-            ax.imshow(img, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title("original" if k == 0 else f"draw {k}", fontsize=8)
+            show_image(axes[r, k], img, ("original" if k == 0 else f"draw {k}") if r == 0 else None)
             if mixed and y is not None:
                 top = np.argsort(y)[::-1][:2]
-                ax.set_xlabel(" ".join(f"{class_names[t][:4]}:{y[t]:.2f}" for t in top if y[t] > 0.005), fontsize=6)
+                axes[r, k].set_xlabel(" ".join(f"{class_names[t][:4]}:{y[t]:.2f}" for t in top if y[t] > 0.005), fontsize=6)
         axes[r, 0].set_ylabel(class_names[labels[r]], fontsize=7, rotation=0, ha="right", va="center")
     fig.suptitle(augmentation_label(augmentation), fontsize=9)
     fig.tight_layout(pad=0.3)
@@ -207,12 +202,7 @@ def overview_command(
         x, _ = apply_batch_steps(steps, x, onehot[:copies], np.random.default_rng([seed, r]))
         panels = [images[0]] + list(np.clip(np.rint(x), 0, 255).astype(np.uint8))
         for k, img in enumerate(panels):
-            ax = axes[r, k]
-            ax.imshow(img, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title("original" if k == 0 else f"draw {k}", fontsize=8)
+            show_image(axes[r, k], img, ("original" if k == 0 else f"draw {k}") if r == 0 else None)
         axes[r, 0].set_ylabel(f"{spec.name}\n({spec.kind})", fontsize=7, rotation=0, ha="right", va="center")
     fig.tight_layout(pad=0.3)
     save_figure(fig, out)

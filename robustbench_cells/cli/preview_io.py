@@ -35,3 +35,12 @@ def save_figure(fig, out: Path) -> None:
         fig.savefig(out, dpi=110)
     except OSError as exc:
         raise CellbenchError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+
+
+def show_image(ax, image: np.ndarray, title: str | None = None) -> None:
+    """Draw one uint8 image in a grid cell: pixels as they are, no ticks, an optional column title."""
+    ax.imshow(image, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is not None:
+        ax.set_title(title, fontsize=8)

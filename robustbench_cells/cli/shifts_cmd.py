@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure
+from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure, show_image
 from robustbench_cells.data.splits import one_per_class
 from robustbench_cells.errors import CellbenchError
 
@@ -34,12 +34,8 @@ def preview_grid(images: np.ndarray, shift_names: list[str], seed: int = 0, seve
         spec = registry.get(name)
         image = images[r % len(images)][None]
         for s in range(cols):
-            ax = axes[r, s]
-            ax.imshow(shift_images(image, name, s, seed)[0], interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title("clean" if s == 0 else f"severity {s}", fontsize=8)
+            title = ("clean" if s == 0 else f"severity {s}") if r == 0 else None
+            show_image(axes[r, s], shift_images(image, name, s, seed)[0], title)
         label = f"{name}\n({spec.family})" + (f"\n{row_labels[r]}" if row_labels else "")
         axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
     fig.tight_layout(pad=0.3)
