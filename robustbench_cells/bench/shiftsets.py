@@ -5,8 +5,8 @@
   so the same (images, shift, severity, seed) gives identical bytes whoever calls it, in any order,
   in any process.
 - :class:`ShiftCache` stores each generated set once per (data fingerprint, shift, severity, seed,
-  :data:`SUITE_VERSION`, the shift's plugin name/version and severity table, OpenCV and NumPy
-  versions) under
+  :data:`SUITE_VERSION`, the shift's plugin name/version and severity table, OpenCV, NumPy and
+  simplejpeg versions) under
   ``$CELLBENCH_CACHE/shifts`` (default ``~/.cache/cellbench/shifts``). Files are written atomically
   (temporary file + ``os.replace``) with a SHA-256 of the pixels in their header; a file that fails
   the check, or whose header describes another key, is reported with a warning and regenerated.
@@ -33,7 +33,7 @@ from robustbench_cells.errors import CellbenchError
 from robustbench_cells.registry import Registry, ShiftSpec
 
 #: Bump when any built-in severity table or shift function changes (it is part of every cache key).
-SUITE_VERSION = 1
+SUITE_VERSION = 2  # 2: JPEG through simplejpeg (libjpeg-turbo's TurboJPEG API) instead of OpenCV
 #: Images per random stream. Fixed forever for a SUITE_VERSION: changing it changes the bytes.
 CHUNK = 64
 #: Smallest image side the shifts are defined for.
@@ -113,10 +113,12 @@ def images_fingerprint(images: np.ndarray) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _library_versions() -> tuple[str, str]:
+def _library_versions() -> dict[str, str]:
+    """Versions of the libraries whose code decides the pixels (OpenCV, NumPy, simplejpeg's libjpeg-turbo)."""
     import cv2
+    import simplejpeg
 
-    return cv2.__version__, np.__version__
+    return {"opencv": cv2.__version__, "numpy": np.__version__, "simplejpeg": simplejpeg.__version__}
 
 
 def default_cache_root() -> Path:
@@ -159,8 +161,8 @@ class ShiftCache:
             "suite_version": SUITE_VERSION, "chunk": CHUNK, "fingerprint": fingerprint, "shape": list(images_shape),
             "shift": shift_name, "severity": int(severity), "seed": int(seed), "plugin": spec.plugin,
             "plugin_version": self._plugin_version(spec), "severities": repr(spec.severities),
-            # the bytes are only guaranteed for the same OpenCV/NumPy: an upgrade regenerates the sets
-            "opencv": _library_versions()[0], "numpy": _library_versions()[1],
+            # the bytes are only guaranteed for the same libraries: an upgrade regenerates the sets
+            **_library_versions(),
         }
 
     def path_for(self, fields: dict[str, Any]) -> Path:
