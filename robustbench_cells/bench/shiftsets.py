@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -171,15 +171,24 @@ class ShiftCache:
 
     # -- reading and writing -------------------------------------------------------------------
     @staticmethod
-    def _read(path: Path, fields: dict[str, Any]) -> np.ndarray:
+    def read_header(f: BinaryIO) -> dict[str, Any]:
+        """The JSON header of an open cache file (``fields`` and ``sha256``), leaving *f* at the pixels;
+        raises ``ValueError`` for a file that is not a readable cache file."""
+        if f.read(len(_MAGIC)) != _MAGIC:
+            raise ValueError("not a cellbench shift-cache file")
+        try:
+            header = json.loads(f.readline())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError("unreadable header") from None
+        if not isinstance(header, dict) or not isinstance(header.get("fields"), dict):
+            raise ValueError("unreadable header")
+        return header
+
+    @classmethod
+    def _read(cls, path: Path, fields: dict[str, Any]) -> np.ndarray:
         """Load and verify a cache file; raises ``ValueError`` describing what is wrong."""
         with open(path, "rb") as f:
-            if f.read(len(_MAGIC)) != _MAGIC:
-                raise ValueError("not a cellbench shift-cache file")
-            try:
-                header = json.loads(f.readline())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ValueError("unreadable header") from None
+            header = cls.read_header(f)
             if header.get("fields") != fields:
                 raise ValueError("stale: written for another suite version, plugin or severity table")
             shape = tuple(header["fields"]["shape"])

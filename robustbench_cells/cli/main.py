@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "robustbench_cells.cli.data_cmd",
     "robustbench_cells.cli.preview_cmd",
     "robustbench_cells.cli.shifts_cmd",
+    "robustbench_cells.cli.cache_cmd",
     "robustbench_cells.cli.run_cmd",
     "robustbench_cells.cli.report_cmd",
     "robustbench_cells.cli.predict_cmd",
