@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from robustbench_cells import quiet_tf
 from robustbench_cells.bench.scoring import score_probabilities
 from robustbench_cells.bench.store import Score
 from robustbench_cells.data.dataset import Dataset
@@ -225,6 +226,7 @@ _worker_data: PreparedData | None = None
 def _process_init(data_dir: str, plugin_dirs: list[str]) -> None:
     global _worker_data
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tf.install()
     from robustbench_cells import plugins
 
     # plugin_dirs already holds the driver's env folders too: loading them twice would clash.
@@ -339,4 +341,5 @@ class RayExecutor:
 def _ray_work(job: CellJob, data: PreparedData) -> CellOutcome:
     # CELLBENCH_PLUGINS_DIR travels in the runtime env, so local plugins resolve in the worker too.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tf.install()
     return execute_cell(job, data)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import typer
 
-from robustbench_cells import plugins
+from robustbench_cells import plugins, quiet_tf
 from robustbench_cells.cli.console import err_console
 from robustbench_cells.errors import CellbenchError
 
@@ -76,6 +76,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     # 3: TensorFlow C++ logs off (e.g. the "failed call to cuInit" line on CPU-only machines);
     # real failures still surface as Python exceptions. Set the variable yourself to see them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tf.install()  # the absl INFO lines TensorFlow prints at import despite the variable
     warnings.showwarning = _one_line_warning
     try:
         dirs = _prescan_plugins_dirs(argv)

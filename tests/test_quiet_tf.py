@@ -1,0 +1,70 @@
+"""quiet_tf: TensorFlow's import-time absl INFO lines are dropped; warnings, errors and the rest stay."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from robustbench_cells import quiet_tf
+
+NOISE = (
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    b"I0000 00:00:1795655920.325177   17619 port.cc:153] oneDNN custom operations are on.\n"
+    b"I0000 00:00:1795655920.325932   17619 cudart_stub.cc:31] Could not find cuda drivers on your machine.\n"
+    b"To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow.\n"
+)
+KEPT = (
+    b"E0000 00:00:1795655920.4 17619 cuda_dnn.cc:8579] Unable to register cuDNN factory\n"
+    b"W0000 00:00:1795655920.5 17619 cpu_allocator.cc:12] Allocation exceeds 10% of memory\n"
+    b"Traceback (most recent call last):\n"
+)
+
+
+def test_drop_noise_keeps_everything_but_info_lines():
+    assert quiet_tf.drop_noise(NOISE + KEPT) == KEPT
+    assert quiet_tf.drop_noise(b"Info: not absl\nI said so\n") == b"Info: not absl\nI said so\n"
+    assert quiet_tf.drop_noise(b"") == b""
+
+
+def test_filtered_native_stderr_replays_what_matters(capfd):
+    with quiet_tf.filtered_native_stderr():
+        os.write(2, NOISE)
+        print("python-level warning", file=sys.stderr)
+        os.write(2, KEPT)
+    os.write(2, NOISE[:20])  # fd 2 is restored afterwards: nothing is filtered any more
+    out, err = capfd.readouterr()
+    assert err == "python-level warning\n" + KEPT.decode() + NOISE[:20].decode()
+
+
+def test_first_tensorflow_import_is_quiet_and_tensorflow_works():
+    script = textwrap.dedent("""
+        import sys
+        from robustbench_cells import quiet_tf
+        quiet_tf.install(); quiet_tf.install()  # idempotent: one hook
+        hooks = [f for f in sys.meta_path if type(f).__name__ == "_TensorFlowImportFilter"]
+        assert len(hooks) == 1, hooks
+        import keras  # imports tensorflow through the hook
+        import tensorflow as tf
+        assert not [f for f in sys.meta_path if type(f).__name__ == "_TensorFlowImportFilter"]
+        assert int(tf.constant(2) + 1) == 3 and keras.ops.convert_to_numpy(keras.ops.ones(2)).sum() == 2
+        print("ok")
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.strip() == b"ok"
+    assert not [line for line in done.stderr.splitlines(keepends=True) if quiet_tf.NOISE.match(line)]
+
+
+def test_asking_for_info_lines_installs_nothing(monkeypatch):
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)  # as if not imported yet
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # restored afterwards
+    before = list(sys.meta_path)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    quiet_tf.install()
+    assert sys.meta_path == before
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tf.install()
+    assert len(sys.meta_path) == len(before) + 1
