@@ -124,23 +124,30 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
              for c in summary.not_done]
     columns = [c for c in SUMMARY_COLUMNS if not (one_recipe and c == "recipe")]
 
-    def needed(cols: list[str]) -> int:
-        return sum(max([len(part) for part in col.split()] + [len(r[col]) for r, _ in rows]) + 2 for col in cols)
+    def needed(cols: list[str], wrap: tuple[str, ...] = ()) -> int:
+        """Width of *cols* on one line each, or with the *wrap* columns broken at their spaces."""
+        def cell(text: str, col: str) -> int:
+            return max(map(len, text.split() or [""])) if col in wrap else len(text)
+        return sum(max([len(part) for part in col.split()] + [cell(r[col], col) for r, _ in rows]) + 2
+                   for col in cols)
 
     for optional in OPTIONAL_COLUMNS:
         if width is None or needed(columns) <= width:
             break
         columns.remove(optional)
     hidden = [c for c in OPTIONAL_COLUMNS if c not in columns]
+    names_fit = width is None or needed(columns, wrap=("recipe", "worst family")) <= width
     if hidden:
         caption += f". Not shown at this width: {', '.join(hidden)}"
     table = Table(title=f"{name}: clean vs shifted test {summary.metric_label} (%), best mean shifted first",
                   caption=escape(caption), box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True)
     for col in columns:
         numeric = col in NUMERIC_COLUMNS
-        # numbers never wrap or get cut; names fold only when nothing else helps
-        table.add_column(col.replace(" ", "\n"), justify="right" if numeric else "left", no_wrap=numeric,
-                         overflow="fold", style="bold" if col == "mean shifted" else None)
+        # numbers never wrap or get cut; the cell's names neither, when "recipe" and "worst family"
+        # breaking at spaces make room (rich narrows the widest wrappable column first: often the model)
+        table.add_column(col.replace(" ", "\n"), justify="right" if numeric else "left",
+                         no_wrap=numeric or (col in ("model", "augmentation") and names_fit), overflow="fold",
+                         style="bold" if col == "mean shifted" else None)
     for row, style in rows:
         table.add_row(*[escape(row[col]) for col in columns], style=style or None)
     return table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -46,6 +47,26 @@ def test_summary_table_fits_narrow_terminals(fake_run):
     assert max(len(ln.rstrip()) for ln in text.splitlines()) <= 100
     assert "cnn_b" in text and "simple" in text  # names are not folded
     assert len(_columns(tables.summary_table(summary, width=400))) == len(tables.SUMMARY_COLUMNS)
+
+
+def test_long_model_names_stay_whole_while_worst_family_can_wrap(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+    long = {"cnn_a": "simple_cnn(norm=group)", "cnn_b": "mobilenetv2(alpha=0.35)"}
+    for c in summary.done + summary.not_done:  # one recipe (a caption, not a column), as in quick.toml
+        c.cell = dataclasses.replace(c.cell, model=long[c.cell.model], recipe={"optimizer": "adam"})
+    names_whole = []
+    for width in range(50, 131):
+        table = tables.summary_table(summary, width=width)
+        text = _render(table, width=width)
+        words = text.split()
+        assert all(v in words for v in _columns(table)["mean shifted"]), width  # numbers are never cut
+        if set(long.values()) <= set(words):
+            names_whole.append((width, table, text))
+    width, table, text = names_whole[0]
+    assert [w for w, _, _ in names_whole] == list(range(width, 131))
+    # at the narrowest width that keeps the names whole, "worst family" already breaks at its space
+    assert any(value not in text for value in _columns(table)["worst family"] if value != "-"), text
 
 
 def test_print_summary_shows_failure_errors_not_numbers(fake_run):
@@ -162,3 +183,4 @@ def test_recipe_labels_show_core_fields_and_what_varies(fake_run):
 def test_json_turns_nan_into_null():
     assert json.loads(tables.dumps_json({"a": [float("nan"), 1.0], "b": {"c": float("inf")}})) == {
         "a": [None, 1.0], "b": {"c": None}}
+
