@@ -5,6 +5,7 @@ Layout of a run folder::
     RUN_DIR/results.sqlite          runs / cells / scores (the only thing reports read)
     RUN_DIR/matrix.toml             copy of the matrix file
     RUN_DIR/run.log                 one line per event (start, cell done/failed, resume)
+    RUN_DIR/samples.npz             a few clean shift-subset images for reports (bench/samples.py)
     RUN_DIR/cells/<key>/            model.keras + meta.json (train.save_model) and probs.npz
     RUN_DIR/prepared/               the run's arrays, only for --jobs N worker processes
 
@@ -22,7 +23,6 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from robustbench_cells.bench.executors import (
     probs_key, score_rows,
 )
 from robustbench_cells.bench.matrix import Matrix, cell_label, expand_cells, select_cells
+from robustbench_cells.bench.samples import save_samples
 from robustbench_cells.bench.store import STORE_FILENAME, Cell, ResultStore
 from robustbench_cells.errors import CellbenchError
 
@@ -242,6 +243,7 @@ def run_matrix(matrix: Matrix, options: RunOptions | None = None, observer: RunO
         else:
             _check_same_run(store, config, run_dir)
             log(f"resume {matrix.name}")
+        save_samples(run_dir, data.shift_base)  # for reports, also on resume of a run that predates the file
         cells = select_cells(expand_cells(matrix, facts["data_fingerprint"]), options.cells)
         store.add_cells(run.id, cells)
         status = {c.key: c.status for c in store.cells()}

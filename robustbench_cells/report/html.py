@@ -233,37 +233,58 @@ def _prepare_like_the_run(dataset, summary: RunSummary):
     return dataset, dataset
 
 
-def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
-    """A row of sample images (clean, severities 1-5) for every shift in the run; a note when impossible."""
-    from robustbench_cells import plugins
+def _samples_from_data(summary: RunSummary, n_images: int) -> tuple[np.ndarray, str]:
+    """Sample test images by reloading and re-splitting the run's data set (runs older than
+    ``samples.npz``): ``(images, warning html)``; raises CellbenchError with the reason it cannot."""
     from robustbench_cells.data.specs import load_dataset
+
+    assert summary.run is not None
+    spec = summary.run.data_spec
+    try:
+        dataset = load_dataset(spec)
+    except (CellbenchError, OSError) as exc:
+        raise CellbenchError(f"data set {spec!r} is not available here ({exc})") from None
+    try:
+        dataset, test = _prepare_like_the_run(dataset, summary)
+    except CellbenchError as exc:
+        raise CellbenchError(f"cannot split {spec!r} as the run did ({exc})") from None
+    warning = ""
+    if dataset.fingerprint() != summary.run.data_fingerprint:
+        warning = _note(f"the data at {spec!r} has changed since the run (fingerprint "
+                        f"{dataset.fingerprint()}, the run had {summary.run.data_fingerprint}): these samples "
+                        "come from the current data")
+    return test.images[one_per_class(test.labels, n_images)], warning
+
+
+def _samples_section(summary: RunSummary, run_dir: Path | None = None, n_images: int = SAMPLE_IMAGES) -> str:
+    """A row of sample images (clean, severities 1-5) for every shift in the run; a note when impossible.
+
+    The images come from the run folder's ``samples.npz`` (written by the runner); for older runs
+    the data set is loaded and split again.
+    """
+    from robustbench_cells import plugins
+    from robustbench_cells.bench.samples import load_samples
 
     head = "<h2>Sample images of every shift</h2>"
     if not summary.families or summary.run is None:
         return ""
     try:
-        dataset = load_dataset(summary.run.data_spec)
-    except (CellbenchError, OSError) as exc:
-        return head + _note(f"data set {summary.run.data_spec!r} is not available here ({exc}); "
-                            "sample images skipped")
-    try:
         shift = _shift_function()
     except ImportError as exc:
         return head + _note(f"shifted test sets are not available ({exc}); sample images skipped")
-    try:
-        dataset, test = _prepare_like_the_run(dataset, summary)
-    except CellbenchError as exc:
-        return head + _note(f"cannot split {summary.run.data_spec!r} as the run did ({exc}); sample images skipped")
-    samples = test.images[one_per_class(test.labels, n_images)]
+    stored = load_samples(run_dir)
+    if stored is not None:
+        samples, warning, origin = stored[0][one_per_class(stored[1], n_images)], "", "the shift subset of"
+    else:
+        try:
+            samples, warning = _samples_from_data(summary, n_images)
+        except CellbenchError as exc:
+            return head + _note(f"{exc}; sample images skipped")
+        origin = "the test split of"
     if len(samples) == 0:
         return head + _note(f"the test split of {summary.run.data_spec!r} is empty; sample images skipped")
     shift_config = summary.run.config.get("shifts")
     seed = int(shift_config.get("seed", SAMPLE_SEED)) if isinstance(shift_config, dict) else SAMPLE_SEED
-    warning = ""
-    if dataset.fingerprint() != summary.run.data_fingerprint:
-        warning = _note(f"the data at {summary.run.data_spec!r} has changed since the run (fingerprint "
-                        f"{dataset.fingerprint()}, the run had {summary.run.data_fingerprint}): these samples "
-                        "come from the current data")
     rows, notes = [], []
     for family in summary.family_list:
         for name in sorted(n for n, f in summary.families.items() if f == family):
@@ -282,7 +303,7 @@ def _samples_section(summary: RunSummary, n_images: int = SAMPLE_IMAGES) -> str:
             strip = figures.image_strip_png([im for group in per_image for im in group], group=6)
             rows.append(f"<tr><td>{esc(family)}</td><td>{esc(name)}</td>"
                         f"<td>{img_tag(strip, f'{name}: clean and severities 1-5', 'strip')}</td></tr>")
-    body = (f'<p class="def">{len(samples)} test image(s) of {esc(summary.run.data_spec)} at '
+    body = (f'<p class="def">{len(samples)} image(s) from {origin} {esc(summary.run.data_spec)} at '
             f"{samples.shape[2]}x{samples.shape[1]} px, each shown clean then at severities 1 to 5 (the generator "
             f"and seed {seed} the benchmark scored with).</p>{warning}"
             "<table><thead><tr><th>family</th><th>shift</th><th>clean, s1 … s5</th></tr></thead><tbody>"
@@ -314,7 +335,8 @@ def build_report(summary: RunSummary, *, run_dir: str | Path | None = None, cell
     """The whole report as one HTML string.
 
     *cell* is detailed in the per-shift table and the per-class figure (default: the best cell by mean
-    shifted accuracy). *samples* False skips the sample-image grid (it loads the run's data set).
+    shifted accuracy). *samples* False skips the sample-image grid (drawn from *run_dir*'s
+    ``samples.npz``, or, for older runs, from the reloaded data set).
     """
     run_dir = Path(run_dir) if run_dir is not None else None
     if cell is None:
@@ -323,7 +345,7 @@ def build_report(summary: RunSummary, *, run_dir: str | Path | None = None, cell
     title = esc(summary.run.name if summary.run else "run")
     parts = [
         _header(summary, run_dir), _summary_section(summary), _grid_section(summary), _curves_section(summary),
-        _cell_section(summary, cell), _samples_section(summary) if samples else "", _extra(ctx, extra_sections),
+        _cell_section(summary, cell), _samples_section(summary, run_dir) if samples else "", _extra(ctx, extra_sections),
         '<p class="meta" style="margin-top:40px">Generated by cellbench from the stored score rows.</p>',
     ]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>cellbench report: {title}</title>'

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from robustbench_cells import plugins
 from robustbench_cells.bench.matrix import cell_label, load_matrix
 from robustbench_cells.bench.runner import RunOptions, run_matrix, stratified_subset
+from robustbench_cells.bench.samples import load_samples
 from robustbench_cells.bench.store import ResultStore
 from robustbench_cells.errors import CellbenchError
 
@@ -68,6 +68,8 @@ def test_run_writes_every_row_and_the_run_folder(finished_run):
     run_dir = result.run_dir
     log = (run_dir / "run.log").read_text()
     assert (run_dir / "matrix.toml").is_file() and "done tiny_cnn/none/0" in log
+    images, labels = load_samples(run_dir)  # report samples: one shift-subset image per class
+    assert images.dtype == np.uint8 and images.shape[0] == 8 and sorted(labels.tolist()) == list(range(8))
     assert "epoch tiny_cnn/none/0 1/1 loss=" in log
     with ResultStore(run_dir) as store:
         run = store.run()
@@ -107,8 +109,12 @@ def test_ensemble_averages_member_probabilities(finished_run):
 def test_resume_of_a_finished_run_trains_nothing(finished_run):
     run_dir = finished_run.run_dir
     before = sqlite3.connect(run_dir / "results.sqlite").execute("SELECT key, finished FROM cells").fetchall()
+    samples = load_samples(run_dir)
+    (run_dir / "samples.npz").unlink()  # as in a run made before the file existed
     result = run_matrix(load_matrix(run_dir / "matrix.toml"), RunOptions(out=run_dir, resume=True))
     assert (result.done, result.failed) == (3, [])
+    again = load_samples(run_dir)  # written again: the same images
+    assert np.array_equal(again[0], samples[0]) and np.array_equal(again[1], samples[1])
     after = sqlite3.connect(run_dir / "results.sqlite").execute("SELECT key, finished FROM cells").fetchall()
     assert before == after
 

@@ -87,6 +87,30 @@ def test_samples_use_the_runs_image_size_and_flag_changed_data(tmp_path, run_fac
     store.close()
 
 
+def test_samples_come_from_the_run_folder_without_the_data_set(fake_run, with_shifts, monkeypatch):
+    from robustbench_cells.bench.samples import save_samples
+    from robustbench_cells.data import specs
+    from robustbench_cells.data.dataset import Dataset
+
+    run_dir, store = fake_run
+    stored = np.zeros((4, 24, 24, 3), np.uint8)
+    stored[:, 4:20, 4:20] = (np.arange(4) * 60 + 20)[:, None, None, None]  # a square per image
+    save_samples(run_dir, Dataset(stored, np.array([0, 1, 2, 3]), [f"c{i}" for i in range(8)]))
+
+    def unavailable(spec):
+        raise CellbenchError(f"{spec}: gone")
+    monkeypatch.setattr(specs, "load_dataset", unavailable)  # the data set moved away since the run
+    text = html.build_report(summarize_run(store), run_dir=run_dir)
+    assert "not available here" not in text and "from the shift subset of" in text and "at 24x24 px" in text
+    strip = embedded_pngs(text)[3]
+    np.testing.assert_array_equal(strip[:, :24], stored[0])  # clean image of the first strip: class 0
+    np.testing.assert_array_equal(strip[:, 6 * 24 + 5 * 4 + 16:][:, :24], stored[1])  # second image: class 1
+    # without the file (a run from before samples.npz) the report says why it has no samples
+    (run_dir / "samples.npz").unlink()
+    fallback = html.build_report(summarize_run(store), run_dir=run_dir)
+    assert "is not available here (rt_data: gone); sample images skipped" in fallback
+
+
 def test_detail_cell_is_the_best_by_default_or_the_one_asked(fake_run):
     _, store = fake_run
     summary = summarize_run(store)
