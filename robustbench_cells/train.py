@@ -20,7 +20,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from robustbench_cells.atomic import atomic_path
 from robustbench_cells.errors import CellbenchError, did_you_mean
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -555,18 +555,10 @@ def save_model(model: Any, meta: Mapping[str, Any], folder: str | os.PathLike) -
     """Write ``folder/model.keras`` and ``folder/meta.json`` atomically (temp file + rename); return the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_model = tempfile.mkstemp(prefix=".model-", suffix=".keras", dir=folder)
-    os.close(fd)
-    try:
-        model.save(tmp_model)
-        os.replace(tmp_model, folder / MODEL_FILE)
-    finally:
-        if os.path.exists(tmp_model):
-            os.remove(tmp_model)
-    fd, tmp_meta = tempfile.mkstemp(prefix=".meta-", suffix=".json", dir=folder)
-    with os.fdopen(fd, "w") as fh:
+    with atomic_path(folder / MODEL_FILE, ".keras") as tmp:
+        model.save(tmp)
+    with atomic_path(folder / META_FILE) as tmp, open(tmp, "w") as fh:
         json.dump(dict(meta), fh, indent=2, default=_json_default)
-    os.replace(tmp_meta, folder / META_FILE)
     return folder
 
 

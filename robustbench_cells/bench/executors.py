@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from robustbench_cells import quiet_tf
+from robustbench_cells.atomic import atomic_path
 from robustbench_cells.bench.scoring import score_probabilities
 from robustbench_cells.bench.store import Score
 from robustbench_cells.data.dataset import Dataset
@@ -108,9 +109,8 @@ def probs_key(split: str, shift: str = "clean", severity: int = 0) -> str:
 
 def save_probs_atomic(path: Path, probs: dict[str, np.ndarray]) -> None:
     """Write ``probs.npz`` through a temporary file and a rename, so a kill never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **probs)
-    os.replace(tmp, path)
+    with atomic_path(path, ".npz") as tmp:
+        np.savez(tmp, **probs)
 
 
 def _one_line(exc: BaseException) -> str:

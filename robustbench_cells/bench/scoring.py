@@ -38,7 +38,6 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
         return 0.0
     # Bin b holds confidences in (b/bins, (b+1)/bins]: ceil(conf*bins)-1, clipped so 0 -> bin 0.
     idx = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
-    count = np.bincount(idx, minlength=bins)
     conf_sum = np.bincount(idx, weights=confidence, minlength=bins)
     acc_sum = np.bincount(idx, weights=correct.astype(np.float64), minlength=bins)
     return float(np.abs(acc_sum - conf_sum).sum() / len(confidence))

@@ -19,7 +19,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +28,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from robustbench_cells.atomic import atomic_path
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.registry import Registry, ShiftSpec
 
@@ -204,15 +204,9 @@ class ShiftCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = np.ascontiguousarray(images).data
         header = json.dumps({"fields": fields, "sha256": hashlib.sha256(data).hexdigest()}, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_MAGIC + header.encode() + b"\n")
-                f.write(data)
-            os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(_MAGIC + header.encode() + b"\n")
+            f.write(data)
 
     def get(self, images: np.ndarray, fingerprint: str | None, shift_name: str, severity: int,
             seed: int = 0) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from robustbench_cells.atomic import atomic_path
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.explain.estimate import ESTIMATORS, all_estimates, atc_matched_estimate
 from robustbench_cells.explain.fingerprint import Reference, compare_to_reference, image_statistics
@@ -151,9 +152,8 @@ def _load_or_compute_shifted(run_dir: Path, images: np.ndarray, key: str, shifts
             pass  # unreadable or old cache: recompute below
     stats = shifted_statistics(images, shifts, severities, seed, progress)
     names = [f"{s}@{v}" for s, v in stats]
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, key=key, names=np.array(names), **{f"s{i}": a for i, a in enumerate(stats.values())})
-    tmp.replace(path)
+    with atomic_path(path, ".npz") as tmp:
+        np.savez(tmp, key=key, names=np.array(names), **{f"s{i}": a for i, a in enumerate(stats.values())})
     return stats
 
 

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from robustbench_cells.atomic import atomic_path
+
 RESULTS_FOLDER = "explain"
 
 
@@ -25,9 +27,8 @@ def save_result(run_dir: str | Path, result: dict[str, Any]) -> Path:
     """Write *result* to :func:`result_path` (atomically) and return the path."""
     path = result_path(run_dir, str(result.get("target", "target")))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
     return path
 
 
