@@ -12,6 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# mkstemp creates 0600 files; a plain open() would give 0666 minus the umask. Read the umask once,
+# at import (os.umask can only be read by setting it, which is not safe once threads write files).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
@@ -22,6 +27,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions of a normally created file (shared run folders)
     try:
         yield Path(tmp)
         os.replace(tmp, path)

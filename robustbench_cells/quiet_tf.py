@@ -4,10 +4,13 @@ Since TensorFlow 2.17 the native libraries log through absl before ``absl::Initi
 run, and such lines ignore ``TF_CPP_MIN_LOG_LEVEL`` (tensorflow/tensorflow#100442): every command
 that trains or predicts printed "oneDNN custom operations are on" and "Could not find cuda
 drivers" twice, on stderr, before its own output. :func:`install` adds an import hook so that the
-first ``import tensorflow`` (directly or through Keras) runs with file descriptor 2 pointed at a
-temporary file; afterwards every captured line goes back to stderr except absl INFO lines and the
-absl pre-initialisation banner. Warnings, errors and Python tracebacks still show. With
-``TF_CPP_MIN_LOG_LEVEL=0`` (asking for INFO) the hook is not installed.
+first ``import tensorflow`` (directly or through Keras) runs with file descriptor 2 piped through a
+small filter process that drops absl INFO lines and the absl pre-initialisation banner and passes
+everything else on as it comes. Warnings, errors and Python tracebacks still show, and because the
+filter is a separate process, so does a fatal message printed just before TensorFlow aborts the
+import (e.g. a CPU without the instructions the wheel was built for). With
+``TF_CPP_MIN_LOG_LEVEL=0`` (asking for INFO) the hook is not installed; when stderr is closed or
+no filter process can be started, the import runs unfiltered.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from __future__ import annotations
 import importlib.abc
 import os
 import re
+import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -30,6 +33,17 @@ NOISE = re.compile(
     rb"|To enable the following instructions: )"
 )
 
+#: The filter process: stdin -> stdout line by line, without the :data:`NOISE` lines.
+_FILTER = (
+    "import re, sys\n"
+    f"noise = re.compile({NOISE.pattern!r})\n"
+    "out = sys.stdout.buffer\n"
+    "for line in iter(sys.stdin.buffer.readline, b''):\n"
+    "    if not noise.match(line):\n"
+    "        out.write(line)\n"
+    "        out.flush()\n"
+)
+
 
 def drop_noise(captured: bytes) -> bytes:
     """*captured* without the lines :data:`NOISE` matches (line endings kept)."""
@@ -38,35 +52,55 @@ def drop_noise(captured: bytes) -> bytes:
 
 @contextmanager
 def filtered_native_stderr() -> Iterator[None]:
-    """Run the body with fd 2 captured; write back what is left after :func:`drop_noise`."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+    """Run the body with fd 2 going through the filter process; fd 2 is restored afterwards and the
+    filter has written everything out before this returns."""
+    if sys.stderr is None:  # stderr closed (2>&-, pythonw): nothing to protect
+        yield
+        return
     try:
-        with tempfile.TemporaryFile() as tmp:
-            os.dup2(tmp.fileno(), 2)
-            try:
-                yield
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                tmp.seek(0)
-                kept = drop_noise(tmp.read())
-                if kept:
-                    os.write(2, kept)
-    finally:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        # stdout=saved: the filter writes to the real stderr; -I -S: isolated and fast to start
+        proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER], stdin=subprocess.PIPE, stdout=saved)
+    except (OSError, ValueError):
         os.close(saved)
+        yield
+        return
+    assert proc.stdin is not None
+    try:
+        os.dup2(proc.stdin.fileno(), 2)
+        yield
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(saved, 2)
+        os.close(saved)
+        proc.stdin.close()  # EOF: the filter drains the pipe and exits
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a process started during the import still holds the pipe
+            proc.kill()
 
 
 class _QuietLoader(importlib.abc.Loader):
     """Wraps the real loader of the ``tensorflow`` package; everything but execution is delegated."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, finder: _TensorFlowImportFilter) -> None:
         self._inner = inner
+        self._finder = finder
 
     def create_module(self, spec: Any) -> ModuleType | None:
         return self._inner.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
+        if self._finder in sys.meta_path:  # one import only: later lookups go straight to the real finders
+            sys.meta_path.remove(self._finder)
         with filtered_native_stderr():
             self._inner.exec_module(module)
 
@@ -75,18 +109,23 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _TensorFlowImportFilter(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` with the other finders and hands back its spec with a quiet loader."""
+    """Finds ``tensorflow`` with the other finders and hands back its spec with a quiet loader.
+
+    It stays installed until the package is actually executed, so a mere ``find_spec`` probe
+    (``importlib.util.find_spec("tensorflow")``) does not use it up.
+    """
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         if fullname != "tensorflow":
             return None
-        sys.meta_path.remove(self)  # one import only: later lookups go straight to the real finders
         for finder in sys.meta_path:
+            if finder is self:
+                continue
             find = getattr(finder, "find_spec", None)
             spec = find(fullname, path, target) if find is not None else None
             if spec is not None:
                 if spec.loader is not None:
-                    spec.loader = _QuietLoader(spec.loader)
+                    spec.loader = _QuietLoader(spec.loader, self)
                 return spec
         return None
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -35,3 +38,12 @@ def test_two_writers_get_distinct_temporaries(tmp_path):
         a.write_bytes(b"a")
         b.write_bytes(b"b")
     assert target.read_bytes() == b"a"  # the outer writer finished last
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    with atomic_path(tmp_path / "atomic") as tmp:
+        tmp.write_bytes(b"x")
+    # what another user of a shared run folder or cache sees: not mkstemp's 0600
+    assert stat.S_IMODE(os.stat(tmp_path / "atomic").st_mode) == stat.S_IMODE(os.stat(plain).st_mode)

@@ -25,13 +25,14 @@ SAMPLES_PER_RUN = 8
 
 
 def save_samples(run_dir: str | os.PathLike, base: Dataset, count: int = SAMPLES_PER_RUN) -> Path | None:
-    """Write the samples of *base* (the run's shift subset) unless the run folder already has them.
+    """Write the samples of *base* (the run's shift subset) unless the run folder already has a
+    readable samples file (a damaged one is replaced).
 
     Atomic (:func:`~robustbench_cells.atomic.atomic_path`), so a killed run never leaves half a file; returns the
     path, or ``None`` when *base* is empty.
     """
     path = Path(run_dir) / SAMPLES_FILE
-    if path.exists():
+    if load_samples(run_dir) is not None:
         return path
     picked = one_per_class(base.labels, count)
     if len(picked) == 0:
@@ -51,6 +52,7 @@ def load_samples(run_dir: str | os.PathLike | None) -> tuple[np.ndarray, np.ndar
             images, labels = data["images"], data["labels"]
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # missing (older runs), damaged or foreign: fall back
         return None
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or len(labels) != len(images):
+    if (images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or labels.ndim != 1
+            or len(labels) != len(images) or labels.dtype.kind not in "iu"):
         return None
     return images, labels

@@ -43,7 +43,7 @@ _MAGIC = b"CBSHIFT1\n"
 
 
 class ShiftCacheWarning(UserWarning):
-    """A cached shifted set was corrupt or stale and has been regenerated."""
+    """A cached shifted set was corrupt or stale and has been regenerated, or could not be stored."""
 
 
 def stable_hash(text: str) -> int:
@@ -231,10 +231,27 @@ class ShiftCache:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 warnings.warn(f"shift cache {path}: {exc}; regenerating", ShiftCacheWarning, stacklevel=2)
         result = shift_images(images, shift_name, severity, seed, registry=self.registry)
-        self._write(path, fields, result)
+        self._store(path, fields, result)
         with self._lock:
             self.generated += 1
         return result
+
+    def _store(self, path: Path, fields: dict[str, Any], images: np.ndarray) -> None:
+        """Best effort: the cache saves time, it is not needed for correct results. A full disk, a
+        read-only cache or a folder removed by ``cellbench cache clear`` mid-write costs a warning
+        (and, for the folder, one retry), never the run."""
+        for attempt in (1, 2):
+            try:
+                self._write(path, fields, images)
+                return
+            except FileNotFoundError as exc:  # the shift folder vanished between mkdir and write
+                if attempt == 2:
+                    warnings.warn(f"shift cache {path}: not stored ({exc}); using the set uncached",
+                                  ShiftCacheWarning, stacklevel=3)
+            except OSError as exc:
+                warnings.warn(f"shift cache {path}: not stored ({exc.strerror or exc}); using the set uncached",
+                              ShiftCacheWarning, stacklevel=3)
+                return
 
     def ensure(self, images: np.ndarray, fingerprint: str | None, shift_name: str, severity: int,
                seed: int = 0) -> Path:

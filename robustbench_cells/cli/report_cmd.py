@@ -49,7 +49,8 @@ def report_command(
         None, "--reference", help="rBE reference: cell key prefix or model/augmentation "
                                   "(default: each model's 'none' cell, else the first cell)."),
     samples: bool = typer.Option(True, "--samples/--no-samples",
-                                 help="html: include sample images of every shift (loads the run's data)."),
+                                 help="html: include sample images of every shift (from RUN_DIR/samples.npz; "
+                                      "runs without it reload their data)."),
     metric: str = typer.Option("accuracy", "--metric", help="accuracy | balanced_accuracy (every summary number)."),
 ) -> None:
     """Tables, CSV/JSON/Markdown or a self-contained HTML report of a benchmark run."""

@@ -282,7 +282,7 @@ def _samples_section(summary: RunSummary, run_dir: Path | None = None, n_images:
             return head + _note(f"{exc}; sample images skipped")
         origin = "the test split of"
     if len(samples) == 0:
-        return head + _note(f"the test split of {summary.run.data_spec!r} is empty; sample images skipped")
+        return head + _note(f"{origin} {summary.run.data_spec!r} is empty; sample images skipped")
     shift_config = summary.run.config.get("shifts")
     seed = int(shift_config.get("seed", SAMPLE_SEED)) if isinstance(shift_config, dict) else SAMPLE_SEED
     rows, notes = [], []

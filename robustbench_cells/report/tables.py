@@ -136,7 +136,8 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
             break
         columns.remove(optional)
     hidden = [c for c in OPTIONAL_COLUMNS if c not in columns]
-    names_fit = width is None or needed(columns, wrap=("recipe", "worst family")) <= width
+    free_text = ("recipe", "worst family")
+    names_fit = width is None or needed(columns, wrap=free_text) <= width
     if hidden:
         caption += f". Not shown at this width: {', '.join(hidden)}"
     table = Table(title=f"{name}: clean vs shifted test {summary.metric_label} (%), best mean shifted first",
@@ -145,8 +146,11 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
         numeric = col in NUMERIC_COLUMNS
         # numbers never wrap or get cut; the cell's names neither, when "recipe" and "worst family"
         # breaking at spaces make room (rich narrows the widest wrappable column first: often the model)
+        # (and the free-text columns keep their longest word whole: rich would otherwise cut one)
+        longest_word = max((len(w) for r, _ in rows for w in r[col].split()), default=1)
         table.add_column(col.replace(" ", "\n"), justify="right" if numeric else "left",
                          no_wrap=numeric or (col in ("model", "augmentation") and names_fit), overflow="fold",
+                         min_width=longest_word if names_fit and col in free_text else None,
                          style="bold" if col == "mean shifted" else None)
     for row, style in rows:
         table.add_row(*[escape(row[col]) for col in columns], style=style or None)

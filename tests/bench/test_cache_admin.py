@@ -30,7 +30,8 @@ def _registry(severities=(1, 2, 3, 4, 5), names=("toy",)):
 
 
 def _reasons(cache: ShiftCache) -> dict[str, str | None]:
-    return {e.path.name: e.stale for e in cache_admin.scan(cache)}
+    """File name -> reason (None when current)."""
+    return {e.path.name: e.reason for e in cache_admin.scan(cache)}
 
 
 def test_current_files_are_not_stale_and_sizes_add_up(tmp_path):
@@ -39,7 +40,7 @@ def test_current_files_are_not_stale_and_sizes_add_up(tmp_path):
     p2 = cache.ensure(IMAGES, "fp", "other", 5)
     entries = cache_admin.scan(cache)
     assert {e.path for e in entries} == {p1, p2}
-    assert all(e.stale is None for e in entries)
+    assert all(e.status == cache_admin.CURRENT and e.reason is None for e in entries)
     assert sum(e.size for e in entries) == p1.stat().st_size + p2.stat().st_size
     assert [e.path for e in cache_admin.scan(cache, "oth*")] == [p2]
 
@@ -82,10 +83,14 @@ def test_damaged_foreign_and_orphaned_files(tmp_path):
     assert reasons[garbage.name] == "not a cellbench shift-cache file"
     assert reasons["copy.bin"] == "file name does not match its header"
     assert reasons["notes.txt"] == "not a cellbench shift-cache file"
-    assert [r for n, r in reasons.items() if "gone" in str(r)] == ["shift 'gone' is not registered (its plugin was removed?)"]
+    unknown = [e for e in cache_admin.scan(ShiftCache(tmp_path, registry=_registry())) if e.shift == "gone"]
+    assert [(e.status, e.reason) for e in unknown] == [
+        ("unknown", "shift 'gone' is not registered here (its plugin is not installed, or needs --plugins-dir)")]
+    statuses = {e.path.name: e.status for e in cache_admin.scan(ShiftCache(tmp_path, registry=_registry()))}
+    assert statuses[truncated.name] == statuses["notes.txt"] == "stale"
 
 
-def test_only_old_temporary_files_are_stale(tmp_path):
+def test_young_temporary_files_are_never_removed(tmp_path):
     cache = ShiftCache(tmp_path, registry=_registry())
     (tmp_path / "toy").mkdir()
     young, old = tmp_path / "toy" / "a.bin.123.tmp", tmp_path / "toy" / "b.bin.456.tmp"
@@ -93,9 +98,34 @@ def test_only_old_temporary_files_are_stale(tmp_path):
     old.write_bytes(b"partial")
     past = time.time() - cache_admin.TMP_GRACE_S - 5
     os.utime(old, (past, past))
-    reasons = _reasons(cache)
-    assert reasons[young.name] is None  # may be a run writing right now
-    assert reasons[old.name] == "unfinished write (temporary file)"
+    entries = {e.path.name: e for e in cache_admin.scan(cache)}
+    assert entries[young.name].status == "writing"  # may be a run writing right now
+    assert (entries[old.name].status, entries[old.name].reason) == ("stale", "unfinished write (temporary file)")
+    for stale_only in (True, False):  # neither `clear` nor `clear --stale` touches it
+        assert [e.path.name for e in cache_admin.removable(entries.values(), stale_only)] == [old.name]
+
+
+def test_clear_stale_keeps_unknown_sets_clear_all_takes_them(tmp_path):
+    ShiftCache(tmp_path, registry=_registry(names=("toy", "local"))).ensure(IMAGES, "fp", "local", 1)
+    current = ShiftCache(tmp_path, registry=_registry()).ensure(IMAGES, "fp", "toy", 1)
+    entries = cache_admin.scan(ShiftCache(tmp_path, registry=_registry()))  # "local" not loaded here
+    assert cache_admin.removable(entries, stale_only=True) == []
+    assert {e.path for e in cache_admin.removable(entries, stale_only=False)} == {e.path for e in entries}
+    assert current in {e.path for e in entries}
+
+
+def test_a_file_this_user_cannot_read_is_unknown(tmp_path, monkeypatch):
+    cache = ShiftCache(tmp_path, registry=_registry())
+    path = cache.ensure(IMAGES, "fp", "toy", 1)
+    real_open = open
+
+    def denied(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr("builtins.open", denied)
+    [entry] = cache_admin.scan(cache)
+    assert (entry.status, entry.reason) == ("unknown", "unreadable here (Permission denied)")
 
 
 def test_remove_deletes_files_and_empty_folders_only(tmp_path):
@@ -112,10 +142,15 @@ def test_remove_deletes_files_and_empty_folders_only(tmp_path):
 
 
 def test_summary_and_sizes():
-    entries = [cache_admin.CacheEntry(cache_admin.Path(f"{i}"), "s", size, reason)
-               for i, (size, reason) in enumerate([(10, "a"), (5, "b"), (7, "b"), (100, None)])]
+    entries = [cache_admin.CacheEntry(cache_admin.Path(f"{i}"), "s", size, status, reason)
+               for i, (size, status, reason) in enumerate([(10, "stale", "a"), (5, "stale", "b"), (7, "stale", "b"),
+                                                           (100, "current", None), (3, "unknown", "c")])]
     assert cache_admin.summary(entries) == {"b": (2, 12), "a": (1, 10)}
-    assert [cache_admin.human_size(n) for n in (0, 999, 1500, 14_600_000_000)] == ["0 B", "999 B", "1.5 KB", "14.6 GB"]
+    assert cache_admin.summary(entries, "unknown") == {"c": (1, 3)}
+    sizes = (0, 999, 1500, 999_949, 999_950, 14_600_000_000, 2_500_000_000_000)
+    assert [cache_admin.human_size(n) for n in sizes] == ["0 B", "999 B", "1.5 KB", "999.9 KB", "1.0 MB",
+                                                          "14.6 GB", "2.5 TB"]
+    assert (cache_admin.count(1, "file"), cache_admin.count(3, "file")) == ("1 file", "3 files")
 
 
 def test_empty_or_missing_root(tmp_path):

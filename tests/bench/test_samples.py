@@ -48,3 +48,11 @@ def test_missing_damaged_or_foreign_files_read_as_none(tmp_path):
     assert load_samples(tmp_path) is None
     np.savez(path, pictures=np.zeros((2, 8, 8, 3), np.uint8))  # wrong keys
     assert load_samples(tmp_path) is None
+    np.savez(path, images=np.zeros((2, 8, 8, 3), np.uint8), labels=np.array(3))  # 0-d labels
+    assert load_samples(tmp_path) is None
+
+
+def test_a_damaged_file_is_replaced(tmp_path):
+    (tmp_path / SAMPLES_FILE).write_bytes(b"garbage")
+    save_samples(tmp_path, _base())
+    assert load_samples(tmp_path)[0].shape == (8, 16, 16, 3)

@@ -149,3 +149,30 @@ def test_a_shift_writing_into_its_input_fails_loudly():
     with pytest.raises(ValueError, match="read-only"):
         shift_images(IMAGES, "bad", 1, registry=registry)
     assert np.array_equal(IMAGES, before)
+
+
+def test_a_set_that_cannot_be_stored_is_still_returned(tmp_path, monkeypatch):
+    def full_disk(self, path, fields, images):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ShiftCache, "_write", full_disk)
+    cache = ShiftCache(tmp_path)
+    with pytest.warns(ShiftCacheWarning, match="not stored \\(No space left on device\\); using the set uncached"):
+        result = cache.get(IMAGES, "fp", "impulse_noise", 2)
+    assert np.array_equal(result, shift_images(IMAGES, "impulse_noise", 2, 0))
+
+
+def test_a_shift_folder_removed_mid_write_is_made_again(tmp_path, monkeypatch):
+    real_write = ShiftCache._write
+    calls = []
+
+    def racing_clear(self, path, fields, images):  # `cache clear` removed the empty folder just now
+        calls.append(path)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory")
+        real_write(path, fields, images)
+    monkeypatch.setattr(ShiftCache, "_write", racing_clear)
+    path = ShiftCache(tmp_path).ensure(IMAGES, "fp", "impulse_noise", 2)
+    assert len(calls) == 2 and path.exists()
+    again = ShiftCache(tmp_path)
+    again.get(IMAGES, "fp", "impulse_noise", 2)
+    assert again.hits == 1  # stored on the retry

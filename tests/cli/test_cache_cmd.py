@@ -29,18 +29,18 @@ def test_info_lists_shifts_sizes_and_why_files_are_stale(cli, cache_dir):
     assert code == 0, err
     assert f"shift cache: {root} ($CELLBENCH_CACHE)" in out
     assert "gaussian_noise" in out and "pixelate" in out
-    assert "total: 3 files" in out and "stale: 1 files" in out
+    assert "total: 3 files" in out and "stale (never used again by this installation): 1 file," in out
     assert f"suite_version {shiftsets.SUITE_VERSION - 1} (now {shiftsets.SUITE_VERSION})" in out
     assert "cellbench cache clear --stale" in out
     code, out, _ = cli("cache", "info", "--shifts", "pix*")
-    assert "total: 1 files" in out and "gaussian_noise" not in out
+    assert "total: 1 file," in out and "gaussian_noise" not in out
 
 
 def test_clear_stale_keeps_current_sets(cli, cache_dir):
     _, stale, current = cache_dir
     code, out, err = cli("cache", "clear", "--stale", "--yes")
     assert code == 0, err
-    assert "removed 1 stale files" in out
+    assert "removed 1 stale file," in out
     assert not stale.exists() and all(p.exists() for p in current)
     fresh = ShiftCache()
     fresh.get(IMAGES, "fp", "pixelate", 2)

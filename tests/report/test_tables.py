@@ -69,6 +69,19 @@ def test_long_model_names_stay_whole_while_worst_family_can_wrap(fake_run):
     assert any(value not in text for value in _columns(table)["worst family"] if value != "-"), text
 
 
+def test_recipe_words_are_never_cut_while_names_stay_whole(fake_run):
+    _, store = fake_run
+    summary = summarize_run(store)
+    long = {"cnn_a": "simple_cnn(norm=group)", "cnn_b": "mobilenetv2(alpha=0.35)"}
+    for c in summary.done + summary.not_done:  # two recipes: a recipe column that must wrap
+        c.cell = dataclasses.replace(c.cell, model=long[c.cell.model])
+    recipe_words = {w for r in _columns(tables.summary_table(summary))["recipe"] for w in r.split()}
+    for width in range(60, 141):
+        words = set(_render(tables.summary_table(summary, width=width), width=width).split())
+        if set(long.values()) <= words:  # names whole: then every recipe word is whole too
+            assert recipe_words <= words, (width, recipe_words - words)
+
+
 def test_print_summary_shows_failure_errors_not_numbers(fake_run):
     _, store = fake_run
     console = Console(width=240, record=True, color_system=None, file=io.StringIO())
