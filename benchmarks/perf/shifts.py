@@ -133,6 +133,18 @@ def live_peers(images: np.ndarray, repeat: int, clock: str) -> None:
         theirs = best_of(lambda: [transform(image=img)["image"] for img in images])
         print(f"| {name} | {ours:,.0f} | {theirs:,.0f} |")
 
+    # JPEG cost depends on the quality, so compare every rung of the ladder at the same quality
+    from robustbench_cells import plugins
+
+    print("\nJPEG at every severity, same quality for both; images/s")
+    print("| severity | quality | cellbench | albumentations 2.0.8 |")
+    print("|---:|---:|---:|---:|")
+    for sev, quality in enumerate(plugins.shifts().get("jpeg_compression").severities, start=1):
+        transform = A.ImageCompression(quality_range=(quality, quality), p=1.0)
+        ours = best_of(lambda: shift_images(images, "jpeg_compression", sev, seed=0))
+        theirs = best_of(lambda: [transform(image=img)["image"] for img in images])
+        print(f"| {sev} | {quality} | {ours:,.0f} | {theirs:,.0f} |")
+
 
 def whole_suite(jobs: int) -> None:
     from robustbench_cells import plugins
