@@ -1,4 +1,4 @@
-"""Built-in shifts: 31 synthetic test-time shifts, 5 severities each, registered like any plugin's.
+"""Built-in shifts: 33 synthetic test-time shifts, 5 severities each, registered like any plugin's.
 
 One row per shift: name, family, function, the severity table (parameters for severities 1..5,
 imagecorruptions style: readable at a glance) and what it simulates. Spatial parameters are pixels
@@ -73,6 +73,7 @@ SHIFTS: tuple[tuple, ...] = (
     ("motion_blur", "blur", blur.motion_blur, (2, 3.5, 5, 7, 9), "linear motion, random direction (length px)"),
     ("gaussian_blur", "blur", blur.gaussian_blur, (0.5, 0.8, 1.1, 1.5, 2.0), "Gaussian blur (sigma px)"),
     ("zoom_blur", "blur", blur.zoom_blur, (1.04, 1.07, 1.1, 1.14, 1.18), "zoom during exposure (max zoom)"),
+    ("glass_blur", "blur", blur.glass_blur, ((0.4, 0.5, 1), (0.5, 0.8, 1), (0.6, 1.3, 1), (0.7, 1.8, 1), (0.8, 2.4, 1)), "frosted glass: blur, local pixel scrambling, blur (sigma px, delta px, iterations)"),
     # digital
     ("jpeg_compression", "digital", digital.jpeg_compression, (60, 40, 25, 15, 8), "JPEG re-encoding (quality)"),
     ("pixelate", "digital", digital.pixelate, (0.8, 0.65, 0.5, 0.4, 0.3), "blocky down/up-sampling (size factor)"),
@@ -98,6 +99,7 @@ SHIFTS: tuple[tuple, ...] = (
     ("rotation", "geometric", geometric.rotation, (5, 10, 20, 30, 45), "rotation, random sense (degrees)"),
     ("flip", "geometric", geometric.flip, (0.2, 0.4, 0.6, 0.8, 1.0), "h/v flips (fraction of images)"),
     ("scale", "geometric", geometric.scale, (1.08, 1.16, 1.25, 1.35, 1.5), "magnification (zoom factor)"),
+    ("elastic_transform", "geometric", geometric.elastic_transform, ((0.5, 16), (0.8, 16), (1.1, 15), (1.5, 14), (2.0, 14)), "smooth random warp (RMS displacement px, feature spacing px)"),
     ("translation", "geometric", geometric.translation, (0.04, 0.08, 0.12, 0.17, 0.22), "off-centre crop (fraction of side)"),
     # background
     ("background", "background", background, ((0.1, 0.0), (0.25, 0.02), (0.45, 0.04), (0.7, 0.06), (1.0, 0.08)), "cell on a foreign background (opacity, max offset)"),

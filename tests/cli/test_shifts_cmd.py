@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from robustbench_cells import plugins
+
 PLUGIN = '''
 import numpy as np
 from robustbench_cells import hookimpl
@@ -50,10 +52,11 @@ def test_preview_writes_grid(cli, tmp_path, tiny_data):
     code, stdout, err = cli("--plugins-dir", plugins_dir, "shifts", "preview", "--data", f"tiny:{npz}",
                             "--shifts", "*blur*", "--out", out)
     assert code == 0, err
-    assert "4 shifts" in stdout
+    blurs = len(plugins.shifts().list("*blur*"))  # defocus, gaussian, glass, motion, zoom
+    assert f"{blurs} shifts" in stdout
     width, height = Image.open(out).size
-    # 4 rows of shifts x 6 columns (clean + severities 1..5) of 1-inch cells, plus label margins
-    assert abs(width / height - (6 + 1.6) / (4 + 0.4)) < 0.15
+    # a row per blur x 6 columns (clean + severities 1..5) of 1-inch cells, plus label margins
+    assert abs(width / height - (6 + 1.6) / (blurs + 0.4)) < 0.15
     code, _, err = cli("--plugins-dir", plugins_dir, "shifts", "preview", "--data", f"tiny:{npz}",
                        "--shifts", "noise", "--index", "3", "--out", tmp_path / "noise.png")
     assert code == 0, err

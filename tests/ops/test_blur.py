@@ -25,7 +25,8 @@ def test_disk_kernel_normalised_and_round():
 
 
 @pytest.mark.parametrize("fn,param", [(blur.defocus_blur, 2.0), (blur.gaussian_blur, 1.5),
-                                      (blur.motion_blur, 7), (blur.zoom_blur, 1.15)])
+                                      (blur.motion_blur, 7), (blur.zoom_blur, 1.15),
+                                      (blur.glass_blur, (0.6, 1.3, 1))])
 def test_flat_images_stay_flat_and_detail_is_lost(fn, param):
     flat = np.full((2, 48, 48, 3), 77, np.uint8)
     assert np.array_equal(fn(flat, param, np.random.default_rng(0)), flat)
@@ -47,3 +48,16 @@ def test_line_kernel_is_normalised_line():
     k = blur.line_kernel(7.0, 0.0)
     assert abs(k.sum() - 1) < 1e-6
     assert k[k.shape[0] // 2].sum() > 0.95  # horizontal line along the middle row
+
+
+def test_glass_blur_scrambles_locally_and_more_with_delta():
+    rng = np.random.default_rng(3)
+    stripes = np.zeros((3, 48, 48, 3), np.uint8)
+    stripes[:, :, ::8] = 255  # thin vertical lines: a blur keeps them straight, glass makes them ragged
+    calm = blur.glass_blur(stripes, (0.5, 0.0, 1), np.random.default_rng(0))
+    np.testing.assert_array_equal(calm, blur.gaussian_blur(blur.gaussian_blur(stripes, 0.5, rng), 0.5, rng))
+    ragged = [blur.glass_blur(stripes, (0.5, d, 1), np.random.default_rng(0)) for d in (0.5, 1.5, 3.0)]
+    spread = [np.abs(r.astype(int) - calm).mean() for r in ragged]
+    assert 0 < spread[0] < spread[1] < spread[2]
+    profile = ragged[2].astype(float).mean(axis=(0, 1, 3))  # local scrambling: the lines are still there
+    assert profile[8:40:8].min() > 2 * profile[4:40:8].max()

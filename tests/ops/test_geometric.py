@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from robustbench_cells.ops import geometric as ge
@@ -41,3 +42,28 @@ def test_translation_moves_content():
     out = ge.translation(img, 0.25, np.random.default_rng(0))
     ys, xs = np.nonzero(out[0, ..., 0] > 128)
     assert np.hypot(ys.mean() - 19.5, xs.mean() - 19.5) > 8
+
+
+def test_displace_is_a_clamped_gather_that_never_mixes_images():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (5, 20, 24, 3), dtype=np.uint8)
+    flow = rng.integers(-30, 31, (5, 20, 24, 2)).astype(np.float32)  # far past every border
+    out = ge.displace(images, flow, cv2.INTER_NEAREST)
+    ys, xs = np.indices((20, 24))
+    for i in range(5):
+        src_x = np.clip(xs + flow[i, ..., 0].astype(int), 0, 23)
+        src_y = np.clip(ys + flow[i, ..., 1].astype(int), 0, 19)
+        np.testing.assert_array_equal(out[i], images[i][src_y, src_x])  # its own image, clamped
+    assert np.array_equal(ge.displace(images, np.zeros_like(flow)), images)
+
+
+def test_elastic_warp_is_smooth_and_grows_with_amplitude():
+    cell = np.full((4, 96, 96, 3), 230, np.uint8)
+    cell[:, 30:66, 30:66] = (120, 60, 150)  # a square "cell": a warp bends its edges
+    diffs = [np.abs(ge.elastic_transform(cell, (amp, 16), np.random.default_rng(0)).astype(int) - cell).mean()
+             for amp in (0.0, 0.5, 1.5, 3.0)]
+    assert diffs[0] == 0 and diffs[1] < diffs[2] < diffs[3]
+    out = ge.elastic_transform(cell, (1.5, 16), np.random.default_rng(0))
+    assert set(map(tuple, out[:, 5:25, 5:25].reshape(-1, 3))) == {(230, 230, 230)}  # flat areas stay flat
+    changed = np.argwhere(np.abs(out.astype(int) - cell).sum(-1) > 0)[:, 1:]
+    assert changed.size and (np.abs(changed - 48).max(axis=1) >= 12).all()  # only near the edges (30/66)
