@@ -102,7 +102,12 @@ def _isolated(fn, *args):
 
     proc = ctx.Process(target=run)
     proc.start()
-    result = parent.recv()
+    child.close()  # only the child writes: its exit (even by an exception) then ends recv()
+    try:
+        result = parent.recv()
+    except EOFError:
+        proc.join()
+        sys.exit(f"{args[1] if len(args) > 1 else fn.__name__}: the timing process failed (exit code {proc.exitcode})")
     proc.join()
     return result
 

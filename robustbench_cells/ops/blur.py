@@ -121,7 +121,8 @@ def zoom_blur(images: np.ndarray, max_zoom: float, rng: np.random.Generator, ste
 
 def glass_blur(images: np.ndarray, param: tuple[float, float, int], rng: np.random.Generator) -> np.ndarray:
     """Frosted glass (ImageNet-C's ``glass_blur``): Gaussian blur (*sigma* px), then every pixel takes
-    the value at a random point up to *delta* px away (bilinear), *iterations* times, then blur again.
+    the value at a random point up to *delta* px away in x and in y (bilinear), *iterations* times,
+    then blur again.
 
     ImageNet-C swaps pixel pairs up to 1-4 px apart at 224 px in a sequential Python loop (8
     images/s); at 96 px that is 0.4-1.7 px, so the offsets here are continuous and the image is

@@ -55,6 +55,10 @@ def test_displace_is_a_clamped_gather_that_never_mixes_images():
         src_y = np.clip(ys + flow[i, ..., 1].astype(int), 0, 19)
         np.testing.assert_array_equal(out[i], images[i][src_y, src_x])  # its own image, clamped
     assert np.array_equal(ge.displace(images, np.zeros_like(flow)), images)
+    smooth = rng.uniform(-3, 3, flow.shape).astype(np.float32)  # bilinear: each image on its own
+    together = ge.displace(images, smooth)
+    for i in range(5):
+        np.testing.assert_array_equal(together[i], ge.displace(images[i:i + 1], smooth[i:i + 1])[0])
 
 
 def test_elastic_warp_is_smooth_and_grows_with_amplitude():
