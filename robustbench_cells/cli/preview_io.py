@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from robustbench_cells.data.dataset import Dataset
+from robustbench_cells.data.splits import test_part
 from robustbench_cells.errors import CellbenchError
 
 
@@ -23,9 +24,7 @@ def load_preview_data(data: str, held_out: bool = True) -> Dataset:
     dataset = load_dataset(data)
     if len(dataset) == 0:
         raise CellbenchError(f"--data {data}: the data set is empty")
-    if held_out and dataset.split is not None and (dataset.split == "test").any():
-        dataset = dataset.subset(np.flatnonzero(dataset.split == "test"))
-    return dataset
+    return test_part(dataset) if held_out else dataset
 
 
 def save_figure(fig, out: Path) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import typer
 
 from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure, show_image
-from robustbench_cells.data.splits import one_per_class
+from robustbench_cells.data.splits import one_per_class, test_part
 from robustbench_cells.errors import CellbenchError
 
 shifts_app = typer.Typer(help="Synthetic test-time shifts: preview the suite.", no_args_is_help=True)
@@ -61,12 +61,9 @@ def preview_command(
     dataset = load_preview_data(data, held_out=False)
     if index >= len(dataset):
         raise CellbenchError(f"--index {index}: the data set has {len(dataset)} images")
-    pool = dataset
-    if dataset.split is not None and (dataset.split == "test").any() and index < 0:
-        pool = dataset.subset(np.flatnonzero(dataset.split == "test"))
+    pool = dataset if index >= 0 else test_part(dataset)  # --index counts in the whole data set
     picked = np.array([index]) if index >= 0 else one_per_class(pool.labels, 8)
-    images = (dataset if index >= 0 else pool).images[picked]
-    labels = (dataset if index >= 0 else pool).labels[picked]
+    images, labels = pool.images[picked], pool.labels[picked]
     row_labels = [pool.class_names[labels[r % len(labels)]] for r in range(len(names))]
     fig = preview_grid(images, names, seed=seed, row_labels=row_labels)
     save_figure(fig, out)

@@ -35,6 +35,14 @@ def split_dataset(dataset: Dataset, seed: int = 0,
     return parts
 
 
+def test_part(dataset: Dataset) -> Dataset:
+    """The data set's own test split when it declares one, else the whole set (previews and report
+    samples show held-out images: what models are judged on)."""
+    if dataset.split is not None and (dataset.split == "test").any():
+        return dataset.subset(np.flatnonzero(dataset.split == "test"))
+    return dataset
+
+
 def one_per_class(labels: np.ndarray | None, count: int) -> np.ndarray:
     """Indices of up to *count* images taken one per class in turn: the first image of every class,
     then the second of every class, ... (previews and sample strips show every class early).

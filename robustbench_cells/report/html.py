@@ -218,7 +218,7 @@ def _prepare_like_the_run(dataset, summary: RunSummary):
     """The run's test split at the run's image size (the runner resizes before splitting and shifting)."""
     from robustbench_cells.data.dataset import Dataset
     from robustbench_cells.data.resize import resize_images
-    from robustbench_cells.data.splits import split_dataset
+    from robustbench_cells.data.splits import split_dataset, test_part
 
     size = (summary.run.config if summary.run else {}).get("image_size")
     if isinstance(size, int) and dataset.image_size != (size, size):
@@ -228,9 +228,7 @@ def _prepare_like_the_run(dataset, summary: RunSummary):
     if split is not None:
         return dataset, split_dataset(dataset, int(split.get("seed", 0)),
                                       tuple(split.get("fractions", (0.7, 0.1, 0.2))))["test"]
-    if dataset.split is not None and np.any(dataset.split == "test"):
-        return dataset, dataset.subset(np.flatnonzero(dataset.split == "test"))
-    return dataset, dataset
+    return dataset, test_part(dataset)
 
 
 def _samples_from_data(summary: RunSummary, n_images: int) -> tuple[np.ndarray, str]:

@@ -68,3 +68,14 @@ def test_one_per_class_takes_every_class_before_a_second_image():
     assert one_per_class(labels, 5).tolist() == [2, 3, 0, 4, 6]
     assert one_per_class(labels, 99).tolist() == [2, 3, 0, 4, 6, 1, 5]
     assert one_per_class(None, 2).tolist() == [0, 1]
+
+
+def test_test_part_is_the_own_test_split_or_everything():
+    from robustbench_cells.data.splits import test_part
+
+    own = _dataset([0, 1, 0, 1], split=np.array(["train", "test", "val", "test"]))
+    assert test_part(own).labels.tolist() == [1, 1] and set(test_part(own).split) == {"test"}
+    no_test = _dataset([0, 1], split=np.array(["train", "val"]))
+    assert test_part(no_test) is no_test
+    unsplit = _dataset([0, 1, 1])
+    assert test_part(unsplit) is unsplit
