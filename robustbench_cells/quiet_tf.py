@@ -45,11 +45,6 @@ _FILTER = (
 )
 
 
-def drop_noise(captured: bytes) -> bytes:
-    """*captured* without the lines :data:`NOISE` matches (line endings kept)."""
-    return b"".join(line for line in captured.splitlines(keepends=True) if not NOISE.match(line))
-
-
 @contextmanager
 def filtered_native_stderr() -> Iterator[None]:
     """Run the body with fd 2 going through the filter process; fd 2 is restored afterwards and the

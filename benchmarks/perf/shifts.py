@@ -69,24 +69,26 @@ def load_pbc(split: str = "test", n: int | None = None) -> np.ndarray:
     return np.stack([cv2.cvtColor(cv2.imread(str(PBC / p)), cv2.COLOR_BGR2RGB) for p in paths])
 
 
+def _best_seconds(fn, repeat: int, clock: str) -> float:
+    """The fastest of *repeat* calls of *fn*, in seconds of wall clock or of the thread's CPU time."""
+    timer = time.perf_counter if clock == "wall" else time.thread_time
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = timer()
+        fn()
+        best = min(best, timer() - t0)
+    return best
+
+
 def _time_shift(images: np.ndarray, name: str, repeat: int, clock: str) -> list[float]:
     """Best-of-*repeat* seconds of one shift at severities 1..5."""
     from robustbench_cells.bench.shiftsets import shift_images
 
     cv2.setNumThreads(1)
-    timer = time.perf_counter if clock == "wall" else time.thread_time
-    times = []
-    for sev in range(1, 6):
-        best = float("inf")
-        for _ in range(repeat):
-            t0 = timer()
-            shift_images(images, name, sev, seed=0)
-            best = min(best, timer() - t0)
-        times.append(best)
-    return times
+    return [_best_seconds(lambda: shift_images(images, name, sev, seed=0), repeat, clock) for sev in range(1, 6)]
 
 
-def _isolated(fn, *args):
+def _isolated(label: str, fn, *args):
     """``fn(*args)`` in a forked child where fork exists, so that each shift is timed from the same
     memory state: run one after another in one process, the heap left by earlier shifts made later
     ones up to 15% slower (JPEG, whose output pages are faulted in afresh)."""
@@ -107,7 +109,7 @@ def _isolated(fn, *args):
         result = parent.recv()
     except EOFError:
         proc.join()
-        sys.exit(f"{args[1] if len(args) > 1 else fn.__name__}: the timing process failed (exit code {proc.exitcode})")
+        sys.exit(f"{label}: the timing process failed (exit code {proc.exitcode})")
     proc.join()
     return result
 
@@ -125,7 +127,7 @@ def per_shift(images: np.ndarray, pattern: str, repeat: int, clock: str = "wall"
     total_time = 0.0
     total_images = 0
     for name in names:
-        times = _isolated(_time_shift, images, name, repeat, clock)
+        times = _isolated(name, _time_shift, images, name, repeat, clock)
         rates = [len(images) / t for t in times]
         total_time += sum(times)
         total_images += len(images) * len(times)
@@ -145,7 +147,6 @@ def live_peers(images: np.ndarray, repeat: int, clock: str) -> None:
     from robustbench_cells.bench.shiftsets import shift_images
 
     cv2.setNumThreads(1)
-    timer = time.perf_counter if clock == "wall" else time.thread_time
     pairs = {  # our shift at severity 3 vs the albumentations transform at a matching strength
         "gaussian_noise": A.GaussNoise(std_range=(0.05, 0.05), p=1.0),
         "motion_blur": A.MotionBlur(blur_limit=(5, 5), p=1.0),
@@ -158,12 +159,7 @@ def live_peers(images: np.ndarray, repeat: int, clock: str) -> None:
     }
 
     def best_of(fn) -> float:
-        best = float("inf")
-        for _ in range(repeat):
-            t0 = timer()
-            fn()
-            best = min(best, timer() - t0)
-        return len(images) / best
+        return len(images) / _best_seconds(fn, repeat, clock)
 
     print(f"\nlive comparison, {len(images)} images, one thread, severity 3; images/s")
     print("| shift | cellbench | albumentations 2.0.8 (per image) |")

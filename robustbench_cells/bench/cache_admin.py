@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robustbench_cells.bench.shiftsets import ShiftCache
+from robustbench_cells.bench.shiftsets import CACHE_ENV, ShiftCache
 
 #: A temporary file younger than this may belong to a run writing right now: never removed.
 TMP_GRACE_S = 600.0
@@ -170,7 +170,5 @@ def summary(entries: list[CacheEntry], status: str = STALE) -> dict[str, tuple[i
 
 def describe_root(cache: ShiftCache) -> str:
     """Where the cache lives and why (the environment variable or the default)."""
-    from robustbench_cells.bench.shiftsets import CACHE_ENV
-
     source = f"${CACHE_ENV}" if os.environ.get(CACHE_ENV) else "default"
     return f"{cache.root} ({source})"
