@@ -42,5 +42,10 @@ def register_datasets(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_adapters(register: Callable[[Any], None]) -> None:
+    """Register test-time adapters: call ``register(AdapterSpec(...))`` once per adapter."""
+
+
+@hookspec
 def register_commands(app: Any) -> None:
     """Add commands or command groups to the ``cellbench`` typer app."""

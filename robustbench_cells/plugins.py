@@ -27,13 +27,15 @@ import pluggy
 
 from robustbench_cells import hookspecs
 from robustbench_cells.errors import CellbenchError
-from robustbench_cells.registry import AugmentationSpec, DatasetSpec, ModelSpec, Registry, ShiftSpec
+from robustbench_cells.registry import AdapterSpec, AugmentationSpec, DatasetSpec, ModelSpec, Registry, ShiftSpec
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "robustbench_cells.default_plugins.datasets",
     "robustbench_cells.default_plugins.augmentations",
+    "robustbench_cells.default_plugins.external_augmentations",
     "robustbench_cells.default_plugins.shifts",
     "robustbench_cells.default_plugins.models",
+    "robustbench_cells.default_plugins.adapters",
 )
 ENTRY_POINT_GROUP = "cellbench"
 PLUGINS_DIR_ENV = "CELLBENCH_PLUGINS_DIR"
@@ -89,10 +91,12 @@ class PluginHost:
         self.shifts: Registry[ShiftSpec] = Registry("shift")
         self.models: Registry[ModelSpec] = Registry("model")
         self.datasets: Registry[DatasetSpec] = Registry("data set")
+        self.adapters: Registry[AdapterSpec] = Registry("adapter")
         self._collect("register_datasets", self.datasets, DatasetSpec)
         self._collect("register_augmentations", self.augmentations, AugmentationSpec)
         self._collect("register_shifts", self.shifts, ShiftSpec)
         self._collect("register_models", self.models, ModelSpec)
+        self._collect("register_adapters", self.adapters, AdapterSpec)
 
     # -- loading ---------------------------------------------------------------------------------
     def _add(self, obj: object, name: str, source: str, version: str, location: str) -> None:
@@ -232,3 +236,8 @@ def models() -> Registry[ModelSpec]:
 def datasets() -> Registry[DatasetSpec]:
     """The data set source registry."""
     return get_host().datasets
+
+
+def adapters() -> Registry[AdapterSpec]:
+    """The test-time adapter registry."""
+    return get_host().adapters

@@ -19,7 +19,7 @@ from robustbench_cells.errors import CellbenchError, did_you_mean, unknown_name_
 #: The shift families, in the order tables show them.
 SHIFT_FAMILIES = (
     "noise", "blur", "digital", "photometric", "stain", "microscopy", "geometric", "background",
-    "occlusion",
+    "occlusion", "lab",
 )
 
 
@@ -124,7 +124,48 @@ class DatasetSpec:
     plugin: str = ""
 
 
-SpecT = TypeVar("SpecT", AugmentationSpec, ShiftSpec, ModelSpec, DatasetSpec)
+#: Adapter stages, in the order a chain runs them (see :class:`AdapterSpec`).
+ADAPTER_STAGES = ("image", "model", "predict")
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """A test-time adapter: sees a trained cell and the unlabeled images of ONE evaluation set.
+
+    ``stage`` says what ``fn`` does, and so where it runs in a chain (image, then model, then predict):
+
+    - ``"image"``: ``fn(context, images_uint8 (N,H,W,3), rng, **options) -> uint8 images`` (same shape);
+    - ``"model"``: ``fn(context, images_uint8, rng, **options) -> keras.Model``, an adapted COPY
+      (the stored model must stay untouched);
+    - ``"predict"``: ``fn(context, images_uint8, rng, **options) -> float32 (N, C)`` probabilities
+      (at most one per chain, last).
+
+    ``context`` is a :class:`robustbench_cells.adapters.AdaptContext` (model, meta, training-set
+    statistics, notes). Adapters never receive labels. ``options`` holds the defaults; unknown
+    option names are refused by :meth:`check_options`. ``reference`` cites the method's source.
+    """
+
+    name: str
+    description: str
+    options: Mapping[str, Any]
+    fn: Callable[..., Any]
+    stage: Literal["image", "model", "predict"] = "model"
+    reference: str = ""
+    plugin: str = ""
+
+    def check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Defaults merged with *options*; an unknown name is a :class:`CellbenchError` naming it."""
+        options = dict(options or {})
+        for key in options:
+            if key not in self.options:
+                raise CellbenchError(
+                    f"adapter {self.name!r}: unknown option {key!r}"
+                    f"{did_you_mean(key, self.options)}; options: {', '.join(self.options) or 'none'}"
+                )
+        return {**self.options, **options}
+
+
+SpecT = TypeVar("SpecT", AugmentationSpec, ShiftSpec, ModelSpec, DatasetSpec, AdapterSpec)
 
 
 class Registry(Generic[SpecT]):

@@ -35,6 +35,7 @@ from robustbench_cells.bench.executors import (
     probs_key, score_rows,
 )
 from robustbench_cells.bench.matrix import Matrix, cell_label, expand_cells, select_cells
+from robustbench_cells.bench.rundata import prepare_run_data, stratified_subset
 from robustbench_cells.bench.samples import save_samples
 from robustbench_cells.bench.store import STORE_FILENAME, Cell, ResultStore
 from robustbench_cells.errors import CellbenchError
@@ -130,54 +131,15 @@ class RunLog:
 
 
 # -- data ------------------------------------------------------------------------------------------
-def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Sorted indices of a fixed stratified subset of size ``min(n, len(labels))``.
-
-    Classes get ``n`` proportionally (largest remainders), each class its own seeded permutation,
-    so the subset is the same for every cell and every resume.
-    """
-    if n >= len(labels):
-        return np.arange(len(labels))
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * n / len(labels)
-    take = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - take), kind="stable")[: n - take.sum()]:
-        take[i] += 1
-    rng = np.random.default_rng([seed, 7919])
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
-    return np.sort(np.concatenate(picked))
-
-
 def prepare_data(matrix: Matrix) -> tuple[PreparedData, dict[str, Any]]:
-    """Load, resize and split the data set; pick the shift subset. Returns the data and its facts."""
-    from robustbench_cells.data.resize import resize_images
-    from robustbench_cells.data.specs import load_dataset
-    from robustbench_cells.data.splits import split_dataset
-
-    dataset = load_dataset(matrix.data)
-    source_size = dataset.image_size
-    if dataset.image_size != (matrix.image_size, matrix.image_size):
-        dataset = type(dataset)(resize_images(dataset.images, matrix.image_size), dataset.labels,
-                                dataset.class_names, source=dataset.source, split=dataset.split,
-                                paths=dataset.paths, meta=dict(dataset.meta))
-    parts = split_dataset(dataset, matrix.split_seed, matrix.split_fractions)
-    test = parts["test"]
-    if len(test) == 0 and matrix.shifts:
+    """Load, resize and split the data set; pick the shift subset (bench/rundata.py). Returns data and facts."""
+    run_data = prepare_run_data(matrix.data, matrix.image_size, matrix.split_seed, matrix.split_fractions,
+                                matrix.max_shift_images, matrix.shift_seed)
+    if len(run_data.test) == 0 and matrix.shifts:
         raise CellbenchError(f"{matrix.data}: the test split is empty, so no shift can be scored")
-    idx = (stratified_subset(test.labels, matrix.max_shift_images, matrix.shift_seed)
-           if matrix.max_shift_images else np.arange(len(test)))
-    shift_base = test.subset(idx, "[shift subset]")
-    data = PreparedData(parts["train"], parts["val"], test, shift_base, shift_base.fingerprint())
-    facts = {
-        "data_fingerprint": dataset.fingerprint(),
-        "source_image_size": list(source_size),
-        "split_sizes": {k: len(v) for k, v in parts.items()},
-        "own_split": dataset.split is not None,
-        "shift_images": len(shift_base),
-        "shift_fingerprint": data.shift_fingerprint,
-        "class_names": list(dataset.class_names),
-    }
-    return data, facts
+    shift_base = run_data.shift_base
+    data = PreparedData(run_data.train, run_data.val, run_data.test, shift_base, shift_base.fingerprint())
+    return data, run_data.facts()
 
 
 def build_shift_sets(data: PreparedData, matrix: Matrix, observer: RunObserver) -> None:

@@ -29,6 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "robustbench_cells.cli.report_cmd",
     "robustbench_cells.cli.predict_cmd",
     "robustbench_cells.cli.explain_cmd",
+    "robustbench_cells.cli.export_cmd",
+    "robustbench_cells.cli.evaluate_cmd",
 )
 
 

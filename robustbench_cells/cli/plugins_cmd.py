@@ -17,6 +17,7 @@ class Kind(str, Enum):
     shifts = "shifts"
     models = "models"
     datasets = "datasets"
+    adapters = "adapters"
 
 
 def _fmt_params(n: int | None) -> str:
@@ -50,7 +51,7 @@ def ls_command(
     pattern: str = typer.Argument("*", help="fnmatch pattern on the name or family, e.g. '*blur*'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List registered augmentations, shifts, models or data sets, filtered by PATTERN."""
+    """List registered augmentations, shifts, models, data sets or adapters, filtered by PATTERN."""
     host = plugins.get_host()
     registry = getattr(host, kind.value)
     specs = registry.list(pattern)
@@ -67,6 +68,9 @@ def ls_command(
             rows.append({"name": spec.name, "family": spec.family, "params (96x96, 8 classes)": _fmt_params(spec.params),
                          "input size": f"{spec.default_input_size} (min {spec.min_input_size})",
                          "preprocessing": spec.preprocessing, "plugin": spec.plugin})
+        elif kind is Kind.adapters:
+            rows.append({"name": spec.name, "stage": spec.stage, "options": _short(dict(spec.options)),
+                         "reference": spec.reference, "plugin": spec.plugin, "description": spec.description})
         else:
             rows.append({"name": spec.name, "example": spec.example, "plugin": spec.plugin,
                          "description": spec.description})

@@ -92,6 +92,19 @@ class Dataset:
             meta=meta,
         )
 
+    def resized(self, size: int) -> Dataset:
+        """This data set with square ``size`` x ``size`` images (itself when already that size).
+
+        Labels, split, paths and meta are kept: resizing is the first step of a run's data path
+        (bench/rundata.py), before the split and the shift subset.
+        """
+        if self.image_size == (size, size):
+            return self
+        from robustbench_cells.data.resize import resize_images
+
+        return Dataset(resize_images(self.images, size), self.labels, self.class_names, source=self.source,
+                       split=self.split, paths=self.paths, meta=dict(self.meta))
+
     def class_counts(self) -> np.ndarray:
         """Images per class, ``(num_classes,)``."""
         return np.bincount(self.labels, minlength=self.num_classes)

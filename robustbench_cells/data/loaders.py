@@ -295,13 +295,19 @@ def _image_files(folder: Path) -> list[str]:
 def _read_splits_csv(root: Path, csv_path: Path, class_of_folder: dict[str, str], class_names: tuple[str, ...],
                      where: str) -> tuple[list[str], list[int], np.ndarray]:
     """Files, labels and splits from SPLITS.csv; every row's file must exist, labels must be known classes."""
-    with open(csv_path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing_cols = {"path", "label", "split"} - set(reader.fieldnames or ())
-        if missing_cols:
-            raise CellbenchError(
-                f"{csv_path}: missing column(s) {', '.join(sorted(missing_cols))} (need path,label,split)")
-        rows = list(reader)
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing_cols = {"path", "label", "split"} - set(reader.fieldnames or ())
+            if missing_cols:
+                raise CellbenchError(
+                    f"{csv_path}: missing column(s) {', '.join(sorted(missing_cols))} (need path,label,split)")
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise CellbenchError(f"{csv_path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise CellbenchError(f"{csv_path}: not a valid CSV file ({exc})") from None
+    real_root = root.resolve()
     if not rows:
         raise CellbenchError(f"{csv_path}: has a header but no rows")
     rel_paths, labels, split = [], [], []
@@ -311,6 +317,10 @@ def _read_splits_csv(root: Path, csv_path: Path, class_of_folder: dict[str, str]
             raise CellbenchError(f"{csv_path} line {lineno}: unknown label {row['label']!r}")
         if row["split"] not in SPLIT_NAMES:
             raise CellbenchError(f"{csv_path} line {lineno}: split must be train/val/test, got {row['split']!r}")
+        if not _inside(real_root, row["path"] or ""):
+            # The CSV is untrusted input: '../x', absolute paths and symlinks out of the folder
+            # would silently read files elsewhere on the machine as data.
+            raise CellbenchError(f"{csv_path} line {lineno}: path outside the folder: {row['path']!r}")
         rel_paths.append(row["path"])
         labels.append(class_names.index(label))
         split.append(row["split"])
@@ -327,6 +337,17 @@ def _read_splits_csv(root: Path, csv_path: Path, class_of_folder: dict[str, str]
     if unlisted:
         warnings.warn(f"{where}: {unlisted} image file(s) are not listed in SPLITS.csv and were ignored", stacklevel=3)
     return rel_paths, labels, np.asarray(split, dtype="<U5")
+
+
+def _inside(real_root: Path, rel: str) -> bool:
+    """Whether *rel* (a SPLITS.csv path) names a file inside *real_root*, symlinks resolved."""
+    if not rel or Path(rel).is_absolute() or rel.startswith(("/", "\\")):
+        return False
+    try:
+        (real_root / rel).resolve().relative_to(real_root)
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
+    return True
 
 
 def _decode_one(path: Path) -> tuple[np.ndarray | None, str]:

@@ -244,6 +244,27 @@ def make_corruptions(held_out: Sequence[str] = (), severity=(1, 5), p: float = 0
     return fn
 
 
+def make_lab(strength: Any = (0.2, 1.0), p: Any = 0.8) -> ImageFn:
+    """A random lab profile per image (:func:`robustbench_cells.ops.lab.lab_profile`): magnification,
+    OD-space stain, plasma tint, camera and low-res capture, at a strength drawn in *strength*."""
+    from robustbench_cells.ops.lab import lab_profile
+
+    lo, hi = span("lab", "strength", strength, 0, 1)
+    p = number("lab", "p", p, 0, 1)
+
+    def fn(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n = len(images)
+        applied = rng.random(n) < p
+        strengths = rng.uniform(lo, hi, n)
+        out = images.copy()
+        idx = np.flatnonzero(applied)
+        if len(idx):
+            out[idx] = lab_profile(images[idx], strengths[idx], rng)
+        return out
+
+    return fn
+
+
 BUILTINS: tuple[AugmentationSpec, ...] = (
     AugmentationSpec("none", "none", "image", make_none, "no augmentation"),
     AugmentationSpec("simple", "basic", "image", make_simple,
@@ -269,6 +290,9 @@ BUILTINS: tuple[AugmentationSpec, ...] = (
     AugmentationSpec("corruptions", "corruption", "image", make_corruptions,
                      "a random shift family from the shift registry at a random severity",
                      dict(held_out=(), severity=(1, 5), p=0.5)),
+    AugmentationSpec("lab", "lab", "image", make_lab,
+                     "a random lab profile per image: magnification, stain, plasma tint, camera, low-res capture",
+                     dict(strength=(0.2, 1.0), p=0.8)),
 )
 
 

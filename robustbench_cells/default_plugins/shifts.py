@@ -17,7 +17,7 @@ from collections import OrderedDict
 import numpy as np
 
 from robustbench_cells.hookspecs import hookimpl
-from robustbench_cells.ops import blur, digital, geometric, microscopy, noise, occlusion, photometric, stain
+from robustbench_cells.ops import blur, digital, geometric, lab, microscopy, noise, occlusion, photometric, stain
 from robustbench_cells.registry import ShiftSpec
 
 
@@ -105,6 +105,13 @@ SHIFTS: tuple[tuple, ...] = (
     ("background", "background", background, ((0.1, 0.0), (0.25, 0.02), (0.45, 0.04), (0.7, 0.06), (1.0, 0.08)), "cell on a foreign background (opacity, max offset)"),
     # occlusion
     ("occlusion", "occlusion", occlusion.occlusion, ((1, 0.03), (1, 0.06), (2, 0.1), (2, 0.15), (3, 0.2)), "dark debris rectangles (count, area fraction)"),
+    # lab: differences between real labs (ops/lab.py, docs/shifts.md)
+    ("magnification", "lab", lab.magnification, (1.15, 1.3, 1.5, 1.75, 2.0), "another magnification: cell scale x f or x 1/f, crop/pad (factor)"),
+    ("plasma_tint", "lab", lab.plasma_tint, (0.15, 0.3, 0.45, 0.6, 0.8), "background/plasma tint: yellow, grey, white or lavender (blend)"),
+    ("od_stain", "lab", lab.od_stain, (0.2, 0.4, 0.6, 0.8, 1.0), "MGG/Wright/rapid stain vectors in optical density (strength)"),
+    ("camera", "lab", lab.camera, ((0.04, 0.08), (0.07, 0.15), (0.1, 0.22), (0.14, 0.3), (0.18, 0.4)), "camera white balance and gamma (gain log-sd, log-gamma)"),
+    ("low_res", "lab", lab.low_res, ((0.8, 0.3, 80), (0.65, 0.5, 60), (0.5, 0.7, 45), (0.4, 0.9, 30), (0.3, 1.2, 20)), "low-resolution capture (size factor, blur sigma px, JPEG quality)"),
+    ("lab_profile", "lab", lab.lab_profile, (0.2, 0.4, 0.6, 0.8, 1.0), "a random lab per image combining the lab shifts (strength)"),
 )
 
 

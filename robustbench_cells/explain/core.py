@@ -58,41 +58,17 @@ def _stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 def _run_data(run_dir: Path) -> tuple[Any, dict[str, Any], Any, Any, np.ndarray]:
     """(store, run config, train Dataset, val Dataset, labels of the shifted test subset) from the run row."""
     from robustbench_cells.bench.store import ResultStore
-    from robustbench_cells.data.specs import load_dataset
-    from robustbench_cells.data.splits import split_dataset
 
     store = ResultStore(run_dir)
     run = store.run()
     if run is None:
         raise CellbenchError(f"{run_dir}: the run folder has no run yet (did `cellbench run` start?)")
+    from robustbench_cells.bench.rundata import run_data_from_config
+
     config = run.config
-    dataset = load_dataset(run.data_spec or config["data"])
-    size = int(config.get("image_size", dataset.image_size[0]))
-    if dataset.image_size != (size, size):
-        # Same order as the runner (resize, then split, then shift), so the shifted reference sets
-        # and the cells' stored probabilities are at the resolution the models saw.
-        from robustbench_cells.data.resize import resize_images
-
-        dataset = type(dataset)(resize_images(dataset.images, size), dataset.labels, dataset.class_names,
-                                source=dataset.source, split=dataset.split, paths=dataset.paths,
-                                meta=dict(dataset.meta))
-    split = config.get("split", {})
-    parts = split_dataset(dataset, seed=int(split.get("seed", 0)),
-                          fractions=tuple(split.get("fractions", (0.7, 0.1, 0.2))))
-    return store, config, parts["train"], parts["val"], _shift_subset_labels(parts["test"].labels, config)
-
-
-def _shift_subset_labels(test_labels: np.ndarray, config: dict[str, Any]) -> np.ndarray:
-    """Labels of the test images the runner shifted (its fixed stratified subset), in its order."""
-    shift_cfg = config.get("shifts", {})
-    n = shift_cfg.get("max_images")
-    if not n or n >= len(test_labels):
-        return test_labels
-    try:
-        from robustbench_cells.bench.runner import stratified_subset
-    except ImportError:
-        return np.zeros(0, np.int64)
-    return test_labels[stratified_subset(test_labels, int(n), int(shift_cfg.get("seed", 0)))]
+    # the one run-data path (bench/rundata.py): resize, split and shift subset exactly as the runner did
+    data = run_data_from_config(config, run.data_spec)
+    return store, config, data.train, data.val, data.shift_base.labels
 
 
 def _shift_families(names: list[str]) -> dict[str, str]:

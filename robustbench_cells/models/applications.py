@@ -50,7 +50,8 @@ APPLICATIONS: dict[str, AppInfo] = {
                              27_826_280, {"include_preprocessing": True}),
     "convnext_base": AppInfo("ConvNeXtBase", "convnext", "builtin", "built-in: x/255, ImageNet mean/std", 32,
                              87_574_664, {"include_preprocessing": True}),
-    "resnet50": AppInfo("ResNet50", "resnet", "caffe", "caffe: RGB->BGR minus ImageNet means", 32, 23_604_104),
+    "resnet50": AppInfo("ResNet50", "resnet", "caffe", "caffe: RGB->BGR minus ImageNet means", 32,
+                        23_604_116),  # incl. the 12 frozen weights of the built-in BGR layer
 }
 
 
@@ -59,7 +60,7 @@ def build_application(key: str, input_shape: tuple[int, int, int], num_classes: 
     """Build application *key* for *input_shape* (resized up inside the graph when below its minimum)."""
     import keras
 
-    from robustbench_cells.models.layers import Preprocess
+    from robustbench_cells.models.layers import apply_preprocess
 
     if key not in APPLICATIONS:
         raise CellbenchError(f"unknown Keras application {key!r}")
@@ -73,7 +74,7 @@ def build_application(key: str, input_shape: tuple[int, int, int], num_classes: 
     if size != (h, w):
         x = keras.layers.Resizing(*size, interpolation="bilinear", name="resize_to_min")(x)
     if info.preprocess != "builtin":
-        x = Preprocess(info.preprocess, name="preprocess")(x)
+        x = apply_preprocess(x, info.preprocess)
     constructor = getattr(keras.applications, info.constructor)
     kwargs = dict(include_top=False, input_shape=(*size, 3), pooling="avg", **info.kwargs)
     if weights == "imagenet":

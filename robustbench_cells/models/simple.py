@@ -37,12 +37,12 @@ def build_simple_cnn(input_shape: tuple[int, int, int], num_classes: int, weight
     """Four conv stages (16-32-48-64 channels, 3x3, norm, ReLU, 2x2 max-pool), global pooling, softmax."""
     import keras
 
-    from robustbench_cells.models.layers import Preprocess
+    from robustbench_cells.models.layers import apply_preprocess
 
     check_norm(norm, "simple_cnn")
     check_own_weights(weights, "simple_cnn")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = Preprocess("unit", name="preprocess")(inputs)
+    x = apply_preprocess(inputs, "unit")
     for i, width in enumerate(SIMPLE_WIDTHS):
         x = _conv_block(x, width, 3, norm, f"stage{i + 1}")
         if i < len(SIMPLE_WIDTHS) - 1:
@@ -69,12 +69,12 @@ def build_inception_cnn(input_shape: tuple[int, int, int], num_classes: int, wei
     """Stem (two 3x3 convs) then three Inception blocks separated by max-pooling; ~200k parameters."""
     import keras
 
-    from robustbench_cells.models.layers import Preprocess
+    from robustbench_cells.models.layers import apply_preprocess
 
     check_norm(norm, "inception_cnn")
     check_own_weights(weights, "inception_cnn")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = Preprocess("unit", name="preprocess")(inputs)
+    x = apply_preprocess(inputs, "unit")
     x = _conv_block(x, 24, 3, norm, "stem1")
     x = keras.layers.MaxPooling2D(2, name="stem1_pool")(x)
     x = _conv_block(x, 48, 3, norm, "stem2")

@@ -318,3 +318,31 @@ def test_bloodmnist_download_failure_is_one_clear_line(tmp_path, monkeypatch):
 def test_bloodmnist_bad_size(arg):
     with pytest.raises(CellbenchError, match="SIZE must be one of 28, 64, 128, 224"):
         load_bloodmnist(arg)
+
+
+@pytest.mark.parametrize("bad", ["../outside.png", "ABSOLUTE", "../../../../etc/passwd", "ig/../../outside.png"])
+def test_folder_splits_csv_path_outside_the_folder_is_refused(tmp_path, bad):
+    root = tmp_path / "data"
+    _write_folder(root, {"ig": 2})
+    cv2.imwrite(str(tmp_path / "outside.png"), np.zeros((12, 12, 3), np.uint8))
+    path = str(tmp_path / "outside.png") if bad == "ABSOLUTE" else bad
+    _write_splits(root, [("ig/ig_0.png", "ig", "train"), (path, "ig", "test")])
+    with pytest.raises(CellbenchError, match="SPLITS.csv line 3: path outside the folder"):
+        load_folder(str(root))
+
+
+def test_folder_splits_csv_symlink_leaving_the_folder_is_refused(tmp_path):
+    root = tmp_path / "data"
+    _write_folder(root, {"ig": 2})
+    cv2.imwrite(str(tmp_path / "outside.png"), np.zeros((12, 12, 3), np.uint8))
+    (root / "ig" / "link.png").symlink_to(tmp_path / "outside.png")
+    _write_splits(root, [("ig/ig_0.png", "ig", "train"), ("ig/link.png", "ig", "test")])
+    with pytest.raises(CellbenchError, match="SPLITS.csv line 3: path outside the folder"):
+        load_folder(str(root))
+
+
+def test_folder_splits_csv_not_utf8_is_one_line(tmp_path):
+    _write_folder(tmp_path, {"ig": 1})
+    (tmp_path / "SPLITS.csv").write_bytes(b"path,label,split\n\xff\xfe\x00ig/ig_0.png,ig,train\n")
+    with pytest.raises(CellbenchError, match="SPLITS.csv: not UTF-8 text"):
+        load_folder(str(tmp_path))

@@ -18,8 +18,8 @@ from robustbench_cells import plugins
 from robustbench_cells.errors import CellbenchError
 
 # The built-ins, listed so a new augmentation cannot silently drop out of the contract run.
-BUILTIN_NAMES = ("augmix", "background", "corruptions", "cutmix", "gaussian_noise", "mixup", "none",
-                 "randaugment", "simple", "stain")
+BUILTIN_NAMES = ("albumentations", "augmix", "background", "corruptions", "cutmix", "gaussian_noise",
+                 "keras_layer", "lab", "mixup", "none", "randaugment", "simple", "stain")
 
 
 def _names() -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.models.applications import APPLICATIONS, build_application, find_base
+from robustbench_cells.models.layers import preprocess_mode
 
 
 def test_small_input_is_resized_up_inside_the_graph():
@@ -20,7 +21,7 @@ def test_small_input_is_resized_up_inside_the_graph():
 
 def test_mobilenetv2_preprocesses_and_predicts():
     model = build_application("mobilenetv2", (32, 32, 3), 8)
-    assert model.get_layer("preprocess").mode == "tf"
+    assert preprocess_mode(model.get_layer("preprocess")) == "tf"
     assert find_base(model) is not None and model.count_params() == APPLICATIONS["mobilenetv2"].params
     probs = np.asarray(model(np.zeros((2, 32, 32, 3), np.float32), training=False))
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
@@ -31,7 +32,7 @@ def test_resnet50_group_norm_has_no_batchnorm():
 
     model = build_application("resnet50", (32, 32, 3), 8, norm="group")
     base = find_base(model)
-    assert model.get_layer("preprocess").mode == "caffe"
+    assert preprocess_mode(model.get_layer("preprocess")) == "caffe"
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in base.layers)
     assert sum(isinstance(layer, keras.layers.GroupNormalization) for layer in base.layers) == 53
 

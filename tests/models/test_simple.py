@@ -7,6 +7,7 @@ import pytest
 
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.models.simple import build_inception_cnn, build_simple_cnn
+from robustbench_cells.models.layers import preprocess_mode
 
 
 @pytest.mark.parametrize("builder", [build_simple_cnn, build_inception_cnn])
@@ -16,7 +17,7 @@ def test_outputs_probabilities_from_0_255_input(builder):
     probs = np.asarray(model(x, training=False))
     assert probs.shape == (3, 5)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
-    assert model.get_layer("preprocess").mode == "unit"
+    assert preprocess_mode(model.get_layer("preprocess")) == "unit"
 
 
 def test_norm_option_changes_the_layers():
