@@ -119,7 +119,7 @@ class PluginHost:
             version = ep.dist.version if ep.dist is not None else "-"
             try:
                 module = ep.load()
-            except Exception as exc:  # a broken third-party plugin must not take cellbench down
+            except (Exception, SystemExit) as exc:  # a broken third-party plugin must not take cellbench down
                 self._fail(ep.name, "entry point", ep.value, exc)
                 continue
             self._add(module, ep.name, "entry point", version, ep.value)
@@ -133,7 +133,7 @@ class PluginHost:
             modname = f"cellbench_local_plugins.{path.stem}"
             try:
                 module = _import_file(modname, path)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() at import must not end cellbench silently
                 self._fail(path.stem, "dir", str(path), exc)
                 continue
             self._add(module, path.stem, "dir", getattr(module, "__version__", "-"), str(path))

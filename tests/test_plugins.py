@@ -149,3 +149,12 @@ def test_a_local_plugin_appears_everywhere(tmp_path, cli, monkeypatch):
     code, out, err = cli("--plugins-dir", TINY_PLUGINS, "report", run_dir, "--format", "json")
     assert code == 0, err
     assert "tiny_cnn" in out and "tiny_flip" in out and "tiny_dim" in out and "tiny_noise" in out
+
+
+def test_plugin_calling_sys_exit_at_import_is_a_failed_plugin(tmp_path, cli):
+    _write_plugin(tmp_path, "quitter", "import sys\nsys.exit(3)\n")
+    _write_plugin(tmp_path)
+    code, out, err = cli("--plugins-dir", tmp_path, "plugins")
+    assert code == 0, err
+    assert "quitter" in err and "SystemExit" in err
+    assert "myplug" in out  # the rest keeps working

@@ -29,6 +29,8 @@ from robustbench_cells.errors import CellbenchError
 PROBS_FILENAME = "probs.npz"
 #: The split the shifted sets are drawn from.
 SHIFT_SPLIT = "test"
+#: The split name of ``[[targets]]`` rows in the scores table (``shift`` = the target's name, severity 0).
+TARGET_SPLIT = "target"
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -46,6 +48,8 @@ class PreparedData:
     test: Dataset
     shift_base: Dataset
     shift_fingerprint: str = ""
+    #: ``[[targets]]`` of the matrix, at the run's size with the run's class numbering (bench/rundata.py)
+    targets: dict[str, Dataset] = field(default_factory=dict)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -54,12 +58,14 @@ class PreparedData:
     def save(self, folder: Path) -> None:
         """Write the arrays as ``.npy`` so worker processes can memory-map them."""
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("train", "val", "test", "shift_base"):
-            ds: Dataset = getattr(self, name)
+        parts = {name: getattr(self, name) for name in ("train", "val", "test", "shift_base")}
+        parts.update({f"target{i}": ds for i, ds in enumerate(self.targets.values())})
+        for name, ds in parts.items():
             np.save(folder / f"{name}.images.npy", ds.images)
             np.save(folder / f"{name}.labels.npy", ds.labels)
         (folder / "meta.json").write_text(json.dumps({"class_names": list(self.class_names),
-                                                      "shift_fingerprint": self.shift_fingerprint}))
+                                                      "shift_fingerprint": self.shift_fingerprint,
+                                                      "targets": list(self.targets)}))
 
     @classmethod
     def load(cls, folder: Path) -> PreparedData:
@@ -70,7 +76,11 @@ class PreparedData:
             parts[name] = Dataset(np.load(folder / f"{name}.images.npy", mmap_mode="r"),
                                   np.load(folder / f"{name}.labels.npy"), tuple(meta["class_names"]),
                                   source=f"prepared[{name}]")
-        return cls(**parts, shift_fingerprint=meta["shift_fingerprint"])
+        targets = {t: Dataset(np.load(folder / f"target{i}.images.npy", mmap_mode="r"),
+                              np.load(folder / f"target{i}.labels.npy"), tuple(meta["class_names"]),
+                              source=f"prepared[target {t}]")
+                   for i, t in enumerate(meta.get("targets", []))}
+        return cls(**parts, shift_fingerprint=meta["shift_fingerprint"], targets=targets)
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,10 @@ def score_rows(key: str, probs: dict[str, np.ndarray], data: PreparedData) -> li
     rows = []
     for name, p in probs.items():
         split, shift, severity = name.split("|")
-        labels = data.shift_base.labels if shift != "clean" else getattr(data, split).labels
+        if split == TARGET_SPLIT:  # a target set: shift holds the target's name
+            labels = data.targets[shift].labels
+        else:
+            labels = data.shift_base.labels if shift != "clean" else getattr(data, split).labels
         s = score_probabilities(p, labels, len(data.class_names))
         rows.append(Score(key, split, shift, int(severity), s.accuracy, s.balanced_accuracy, s.per_class,
                           s.mean_confidence, s.ece, s.n))
@@ -179,6 +192,10 @@ def execute_cell(job: CellJob, data: PreparedData, progress: ProgressFn | None =
             images = shifted_images(data, shift, severity, job.shift_seed, job.cache_root)
             probs[probs_key(SHIFT_SPLIT, shift, severity)] = training.predict_proba(result.model, images,
                                                                                     job.predict_batch_size)
+        for name, target in data.targets.items():  # external test sets (another lab), scored like a shift
+            report({"stage": "eval", "cell": job.label, "done": total, "total": total, "set": f"target {name}"})
+            probs[probs_key(TARGET_SPLIT, name)] = training.predict_proba(result.model, target.images,
+                                                                          job.predict_batch_size)
         report({"stage": "eval", "cell": job.label, "done": total, "total": total, "set": ""})
         probs = {k: np.asarray(v, dtype=np.float32) for k, v in probs.items()}
         save_probs_atomic(cell_dir / PROBS_FILENAME, probs)

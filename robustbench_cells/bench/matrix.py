@@ -49,13 +49,15 @@ from robustbench_cells.bench.store import Cell
 from robustbench_cells.errors import CellbenchError, did_you_mean
 
 TOP_KEYS = ("name", "description", "data", "image_size", "seeds", "models", "augmentations", "executor",
-            "jobs", "split", "train", "shifts", "ensembles", "predict_batch_size")
+            "jobs", "split", "train", "shifts", "ensembles", "predict_batch_size", "targets")
 SPLIT_KEYS = ("seed", "fractions")
 SHIFT_KEYS = ("include", "exclude", "severities", "max_images", "seed")
 MODEL_KEYS = ("name", "options", "train")
 ENSEMBLE_KEYS = ("name", "members")
+TARGET_KEYS = ("name", "data", "classes")
 EXECUTORS = ("local", "ray")
 KEY_LENGTH = 16
+MAX_IMAGE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,15 @@ class EnsembleEntry:
 
     name: str
     members: tuple[str, ...]
+
+
+@dataclass
+class TargetEntry:
+    """One ``[[targets]]`` table: an external labelled test set (another lab), scored for every cell."""
+
+    name: str
+    data: str  # any data set spec
+    classes: dict[str, str] = field(default_factory=dict)  # target class name -> training class name
 
 
 @dataclass
@@ -98,6 +109,7 @@ class Matrix:
     description: str = ""
     ensembles: list[EnsembleEntry] = field(default_factory=list)
     predict_batch_size: int = 256
+    targets: list[TargetEntry] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def config(self) -> dict[str, Any]:
@@ -113,6 +125,8 @@ class Matrix:
             "shifts": {"names": self.shifts, "severities": self.severities, "max_images": self.max_shift_images,
                        "seed": self.shift_seed},
             "ensembles": [{"name": e.name, "members": list(e.members)} for e in self.ensembles],
+            # only when present, so the config of runs made before targets existed stays the same on --resume
+            **({"targets": [t.__dict__ for t in self.targets]} if self.targets else {}),
         }
 
 
@@ -282,6 +296,8 @@ def load_matrix(path: str | Path, *, data: str | None = None) -> Matrix:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise CellbenchError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise CellbenchError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
     return parse_matrix(raw, path=path, data=data)
 
 
@@ -300,6 +316,8 @@ def parse_matrix(raw: dict[str, Any], *, path: Path | None = None, data: str | N
     if not isinstance(data_spec, str) or not data_spec:
         raise where.error("data", f"must be a data set spec string, got {data_spec!r}")
     image_size = _int(where, "image_size", raw.get("image_size", 96), 8)
+    if image_size > MAX_IMAGE_SIZE:  # bounded up front: 100000 px would fail allocating, with a traceback
+        raise where.error("image_size", f"{image_size} is above {MAX_IMAGE_SIZE}, the largest size cellbench trains at")
     seeds = raw.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
@@ -374,7 +392,35 @@ def parse_matrix(raw: dict[str, Any], *, path: Path | None = None, data: str | N
         description=str(raw.get("description", "")), predict_batch_size=predict_batch_size, raw=raw,
     )
     matrix.ensembles = _ensembles(where, raw.get("ensembles", []), matrix)
+    matrix.targets = _targets(where, raw.get("targets", []))
     return matrix
+
+
+def _targets(where: _Where, value: Any) -> list[TargetEntry]:
+    """``[[targets]]``: name, data spec and an optional class mapping (names checked when the data loads)."""
+    if not isinstance(value, list):
+        raise where.error("targets", "must be an array of tables ([[targets]])")
+    out = []
+    for i, item in enumerate(value):
+        key = f"targets[{i}]"
+        if not isinstance(item, dict):
+            raise where.error(key, "must be a table with name and data")
+        where.check_keys(item, TARGET_KEYS, f"{key}.")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip() or "|" in name:
+            raise where.error(f"{key}.name", f"must be a non-empty name without '|', got {name!r}")
+        data = item.get("data")
+        if not isinstance(data, str) or not data.strip():
+            raise where.error(f"{key}.data", f"must be a data set spec (cellbench ls datasets), got {data!r}")
+        classes = item.get("classes", {})
+        if not isinstance(classes, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in classes.items()):
+            raise where.error(f"{key}.classes", "must map target class names to training class names, "
+                              'e.g. { lymph = "lymphocyte" }')
+        out.append(TargetEntry(name, data, dict(classes)))
+    if len({t.name for t in out}) != len(out):
+        raise where.error("targets", "two targets share a name")
+    return out
 
 
 def _ensembles(where: _Where, value: Any, matrix: Matrix) -> list[EnsembleEntry]:

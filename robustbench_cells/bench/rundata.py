@@ -103,6 +103,10 @@ def load_target(spec: str, image_size: int | None, class_names: Sequence[str],
     """
     dataset = _load(spec)
     mapping = dict(classes or {})
+    stray = sorted(set(mapping) - set(dataset.class_names))
+    if stray:  # a mapping for a class the target does not have is a typo, not a no-op
+        raise CellbenchError(f"{where}: classes maps {', '.join(map(repr, stray))}, which the target does not have "
+                             f"(its classes: {', '.join(dataset.class_names)})")
     names = [mapping.get(n, n) for n in dataset.class_names]
     unknown = [f"{orig!r}" + (f" (-> {new!r})" if orig != new else "")
                for orig, new in zip(dataset.class_names, names) if new not in class_names]
@@ -117,4 +121,24 @@ def load_target(spec: str, image_size: int | None, class_names: Sequence[str],
     return out.resized(int(image_size)) if image_size else out
 
 
-__all__ = ["RunData", "prepare_run_data", "run_data_from_config", "stratified_subset", "load_target"]
+def load_targets(targets: Sequence[Any], image_size: int | None, class_names: Sequence[str],
+                 where: str = "matrix") -> dict[str, Any]:
+    """Every ``[[targets]]`` entry (bench.matrix.TargetEntry) loaded and resized once: ``{name: Dataset}``."""
+    out = {}
+    for i, t in enumerate(targets):
+        try:
+            out[t.name] = load_target(t.data, image_size, class_names, t.classes, where=f"{where}: targets[{i}]")
+        except CellbenchError as exc:
+            msg = str(exc)
+            raise CellbenchError(msg if msg.startswith(where) else f"{where}: targets[{i}] ({t.name}): {msg}") from None
+    return out
+
+
+def target_facts(targets: dict[str, Any]) -> dict[str, Any]:
+    """Per target: fingerprint, size and per-class counts (recorded in the run row beside the scores)."""
+    return {name: {"fingerprint": ds.fingerprint(), "images": len(ds),
+                   "class_counts": {c: int(n) for c, n in zip(ds.class_names, ds.class_counts()) if n}}
+            for name, ds in targets.items()}
+
+
+__all__ = ["load_targets", "target_facts", "RunData", "prepare_run_data", "run_data_from_config", "stratified_subset", "load_target"]

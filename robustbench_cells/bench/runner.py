@@ -35,7 +35,7 @@ from robustbench_cells.bench.executors import (
     probs_key, score_rows,
 )
 from robustbench_cells.bench.matrix import Matrix, cell_label, expand_cells, select_cells
-from robustbench_cells.bench.rundata import prepare_run_data, stratified_subset
+from robustbench_cells.bench.rundata import load_targets, prepare_run_data, stratified_subset, target_facts
 from robustbench_cells.bench.samples import save_samples
 from robustbench_cells.bench.store import STORE_FILENAME, Cell, ResultStore
 from robustbench_cells.errors import CellbenchError
@@ -139,7 +139,13 @@ def prepare_data(matrix: Matrix) -> tuple[PreparedData, dict[str, Any]]:
         raise CellbenchError(f"{matrix.data}: the test split is empty, so no shift can be scored")
     shift_base = run_data.shift_base
     data = PreparedData(run_data.train, run_data.val, run_data.test, shift_base, shift_base.fingerprint())
-    return data, run_data.facts()
+    facts = run_data.facts()
+    if matrix.targets:  # loaded and resized once per run; an unknown class name fails here, before any cell
+        targets = load_targets(matrix.targets, matrix.image_size, facts["class_names"],
+                               str(matrix.path) if matrix.path else "matrix")
+        facts["targets"] = target_facts(targets)
+        data.targets = targets
+    return data, facts
 
 
 def build_shift_sets(data: PreparedData, matrix: Matrix, observer: RunObserver) -> None:

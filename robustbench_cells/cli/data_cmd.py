@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from robustbench_cells.cli.console import console, err_console
+from robustbench_cells.cli.console import console, err_console, user_text
 from robustbench_cells.errors import CellbenchError
 
 def _input_path(spec: str) -> str | None:
@@ -31,19 +31,19 @@ def _default_out(spec: str) -> Path:
 
 
 def _describe(index: int, dataset) -> str:
-    return str(dataset.paths[index]) if dataset.paths is not None else f"#{index}"
+    return user_text(dataset.paths[index]) if dataset.paths is not None else f"#{index}"
 
 
 def _print_tables(out: Console, report, dataset, top: int) -> None:
     bal = report.balance
-    table = Table(title=f"classes in {report.source} ({bal.total} images)")
+    table = Table(title=f"classes in {user_text(report.source)} ({bal.total} images)")
     for col, justify in (("class", "left"), ("images", "right"), ("share", "right")):
         table.add_column(col, justify=justify)
     for name, count in zip(bal.names, bal.counts):
-        table.add_row(name, str(count), f"{100 * count / max(bal.total, 1):.1f}%")
+        table.add_row(user_text(name), str(count), f"{100 * count / max(bal.total, 1):.1f}%")
     ratio = bal.imbalance_ratio
     table.caption = (f"imbalance ratio (largest/smallest) {ratio:.2f}" if np.isfinite(ratio)
-                     else f"empty classes: {', '.join(bal.empty_classes)}")
+                     else f"empty classes: {user_text(', '.join(bal.empty_classes))}")
     out.print(table)
 
     summary = Table(title="findings")
@@ -65,7 +65,7 @@ def _print_tables(out: Console, report, dataset, top: int) -> None:
             t = Table(title=title)
             t.add_column("group")
             for g in groups[:top]:
-                t.add_row(", ".join(f"{_describe(i, dataset)} ({dataset.class_names[dataset.labels[i]]})" for i in g))
+                t.add_row(", ".join(f"{_describe(i, dataset)} ({user_text(dataset.class_names[dataset.labels[i]])})" for i in g))
             out.print(t)
     if len(report.outliers.flagged):
         t = Table(title=f"most unusual images (top {min(top, len(report.outliers.flagged))} of "
@@ -74,7 +74,7 @@ def _print_tables(out: Console, report, dataset, top: int) -> None:
             t.add_column(col, justify="right" if col in ("index", "score") else "left")
         for i in report.outliers.flagged[:top]:
             i = int(i)
-            t.add_row(str(i), _describe(i, dataset), dataset.class_names[dataset.labels[i]],
+            t.add_row(str(i), _describe(i, dataset), user_text(dataset.class_names[dataset.labels[i]]),
                       f"{report.outliers.scores[i]:.1f}")
         out.print(t)
 
@@ -127,7 +127,7 @@ def inspect_command(
     out_dir = out if out is not None else _default_out(dataset)
     if out_dir.exists() and not out_dir.is_dir():
         raise CellbenchError(f"--out {out_dir}: exists and is not a folder")
-    say = (lambda msg: None) if as_json else (lambda msg: err_console.print(f"[dim]{msg}[/]"))
+    say = (lambda msg: None) if as_json else (lambda msg: err_console.print(msg, style="dim", markup=False))
 
     t0 = time.perf_counter()
     data = load_dataset(dataset)
@@ -158,8 +158,8 @@ def inspect_command(
             kinds[kind] = kinds.get(kind, 0) + 1
         what = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in kinds.items()) or "nothing"
         console.print(f"clean copy: {clean} ({len(data) - len(plan)} images kept; removed {what}; "
-                      f"reasons in {removed_csv_path(Path(clean))})")
-    console.print(f"pictures and report.json in {out_dir}/ ({result['seconds']['total']:.1f} s)")
+                      f"reasons in {removed_csv_path(Path(clean))})", markup=False)
+    console.print(f"pictures and report.json in {out_dir}/ ({result['seconds']['total']:.1f} s)", markup=False)
 
 
 def register(app: typer.Typer) -> None:

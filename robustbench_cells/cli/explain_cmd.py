@@ -25,7 +25,14 @@ def _signed_points(value: float | None) -> str:
 
 
 def render(result: dict[str, Any]) -> None:
-    """Print the explain result as rich tables."""
+    """Print the explain result as rich tables (coverage first: it says how far to trust the rest)."""
+    cov = result.get("coverage")
+    if cov:
+        style = {"inside": "green", "edge": "bold yellow", "outside": "bold red"}[cov["status"]]
+        console.print(f"[{style}]coverage: {cov['message']}[/]")
+        console.print(f"  nearest benchmarked set {cov['distance']:.2f} away vs {cov['typical_distance']:.2f} between "
+                      f"benchmarked shifts (x{cov['ratio']:.1f}); {cov['uncovered_share']:.0%} of target images have no "
+                      f"close reference image (~5 % expected); intervals widened x{cov['scale']:.1f}")
     fp = result["fingerprint"]
     table = Table(title=f"target vs validation: most unusual statistics ({result['n_target']} target images)")
     for col in ("statistic", "catches", "validation median", "target median", "z", "outside val 1-99%"):
@@ -69,10 +76,35 @@ def render(result: dict[str, Any]) -> None:
     table.add_column("cell (model/augmentation" + ("/seed)" if len(seeds) > 1 else ")"), overflow="fold")
     table.add_column("val", justify="right")
     for name in estimators:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", overflow="fold", min_width=6)
     if result["labels"]:
         table.add_column("true", justify="right", style="bold")
     choice = result["recommendation"].get("choice")
+    default = result.get("default_estimator")
+    if default:
+        calib = result["calibration"]["estimators"][default]
+        cov_txt = "-" if calib["interval_coverage"] is None else f"{calib['interval_coverage']:.0%}"
+        console.print(f"default estimator: [bold]{default}[/] (leave-one-family-out error {calib['mae']:.1f} points over "
+                      f"{len(calib['families'])} families; 80 % intervals held {cov_txt} of held-out cases)")
+        side = Table(title="leave-one-family-out on this run's shifted sets, per estimator")
+        for col in ("estimator", "error (points)", "80 % interval held"):
+            side.add_column(col, justify="left" if col == "estimator" else "right")
+        for name, e in sorted(result["calibration"]["estimators"].items(), key=lambda kv: kv[1]["mae"]):
+            held = "-" if e["interval_coverage"] is None else f"{e['interval_coverage']:.0%}"
+            side.add_row(f"[bold]{name}[/]" if name == default else name, f"{e['mae']:.1f}", held)
+        console.print(side)
+        side = Table(title=f"estimated target accuracy by {default} with its interval (%)")
+        side.add_column("cell", overflow="fold")
+        for col in ("estimate", "interval"):
+            side.add_column(col, justify="right")
+        for c in result["cells"]:
+            iv = c["intervals"].get(default)
+            side.add_row(f"{c['model']}/{c['augmentation']}/{c['seed']}", _pct(c["estimates"].get(default)),
+                          "-" if iv is None else f"{iv[0] * 100:.0f}..{iv[1] * 100:.0f}")
+        console.print(side)
+    else:
+        console.print("[yellow]no leave-one-family-out calibration (no stored shifted predictions): "
+                      "estimates below have no intervals[/]")
     for c in result["cells"]:
         cells = [_pct(c["estimates"].get(n)) for n in estimators]
         if result["labels"]:
@@ -95,6 +127,9 @@ def render(result: dict[str, Any]) -> None:
         picked = next(c for c in result["cells"] if c["key"] == choice)
         console.print(f"[bold]submit:[/] {picked['model']} / {picked['augmentation']} / seed {picked['seed']} "
                       f"(cell {choice[:10]}; confidence {rec['confidence']})")
+        if "lower_bound" in rec:
+            console.print(f"  expected {rec['lower_bound']:.0%}..{rec['upper_bound']:.0%} by {rec['estimator']}"
+                          + ("" if rec.get("supported") else " [bold red](not supported by the evidence)[/]"))
         console.print(f"  why: {rec['reason']}")
     for s in rec.get("augmentations", [])[:5]:
         if s["tried"]:

@@ -14,6 +14,11 @@ from collections.abc import Sequence
 
 import typer
 
+try:  # recent typer vendors click as typer._click; its exceptions are not click's
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click import exceptions as click_exc
+
 from robustbench_cells import plugins, quiet_tf
 from robustbench_cells.cli.console import err_console
 from robustbench_cells.errors import CellbenchError
@@ -72,6 +77,17 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     err_console.print(f"warning: {message}", markup=False)
 
 
+def _usage_line(exc: click_exc.ClickException) -> str:
+    """A click usage/parameter error as one line: ``cellbench CMD: message (see cellbench CMD --help)``."""
+    message = " ".join(exc.format_message().split())
+    if message:
+        message = message[0].lower() + message[1:]  # "No such option" -> "no such option", like ours
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return message
+    return f"{ctx.command_path}: {message} (see {ctx.command_path} --help)"
+
+
 def run_cli(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on *argv* and return the exit code (tests call this)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -85,7 +101,18 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         if dirs:
             plugins.configure(plugins_dirs=dirs)
         app = build_app()
-        app(args=argv, prog_name="cellbench", standalone_mode=True)
+        # standalone_mode=False: click raises its usage errors here instead of drawing a box.
+        rv = app(args=argv, prog_name="cellbench", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click_exc.NoArgsIsHelpError as exc:
+        exc.show()  # a bare group: its help, exit 2 as before
+        return exc.exit_code
+    except click_exc.ClickException as exc:
+        err_console.print(f"error: {_usage_line(exc)}", markup=False)
+        return exc.exit_code
+    except typer.Abort:
+        err_console.print("aborted", markup=False)
+        return 1
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -95,7 +122,6 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted", markup=False)
         return 130
-    return 0
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from robustbench_cells.cli.console import console, err_console
+from robustbench_cells.cli.console import console, err_console, user_text
 from robustbench_cells.errors import CellbenchError
 
 OUT_FORMATS = (".csv", ".json", ".npz")
@@ -62,31 +62,26 @@ def _from_files(paths: list[Path], where: str, class_names: tuple[str, ...], roo
     return Inputs(images, names)
 
 
-def _from_npz(path: Path) -> Inputs:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except Exception as exc:
-        raise CellbenchError(f"{path}: cannot read npz ({type(exc).__name__}: {exc})") from None
-    key = next((k for k in ("images", "test_images", "x", "x_test", "X") if k in arrays), None)
-    if key is None:
-        key = next((k for k, v in arrays.items() if v.ndim == 4), None)
-    if key is None:
-        raise CellbenchError(f"{path}: no image array (expected 'images' of shape (N, H, W, 3)); keys: {', '.join(arrays)}")
-    images = arrays[key]
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise CellbenchError(f"{path}: {key!r} must be (N, H, W, 3), got {images.shape}")
-    if images.dtype != np.uint8:
-        if images.size and float(images.max()) <= 1.0:  # float images on 0..1
-            images = images * 255.0
-        images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-    labels = None
-    label_key = {"images": "labels", "test_images": "test_labels", "x": "y", "x_test": "y_test", "X": "y"}.get(key)
-    if label_key in arrays:
-        raw = np.asarray(arrays[label_key])
-        labels = raw.argmax(1) if raw.ndim == 2 and raw.shape[1] > 1 else raw.reshape(-1)
-        labels = labels.astype(np.int64) if len(labels) == len(images) else None
-    return Inputs(images, [f"{path.name}[{i}]" for i in range(len(images))], labels)
+def _from_npz(arg: str, class_names: tuple[str, ...]) -> Inputs:
+    """An npz through the data loader (same checks as ``run``); its test split when it has one.
+
+    Labels are kept when the file names the model's classes, or names none and its indices fit
+    the model (index i then means the model's class i).
+    """
+    from robustbench_cells.data.loaders import load_npz_images
+    from robustbench_cells.data.splits import test_part
+
+    images, ds = load_npz_images(arg)
+    name = Path(arg).name
+    if ds is None:
+        return Inputs(images, [f"{name}[{i}]" for i in range(len(images))])
+    index = np.arange(len(ds))
+    if ds.split is not None and (ds.split == "test").any():
+        index = np.flatnonzero(ds.split == "test")  # MedMNIST layout: predict its held-out part
+    ds = test_part(ds)
+    fits = (tuple(ds.class_names) == tuple(class_names)
+            or (not ds.meta.get("named_classes") and int(ds.labels.max()) < len(class_names)))
+    return Inputs(ds.images, [f"{name}[{i}]" for i in index], ds.labels if fits else None)
 
 
 def read_inputs(specs: list[str], class_names: tuple[str, ...]) -> Inputs:
@@ -105,10 +100,12 @@ def read_inputs(specs: list[str], class_names: tuple[str, ...]) -> Inputs:
         if not files:
             raise CellbenchError(f"predict: folder {spec} has no image files")
         return _from_files(files, spec, class_names, root=path)
+    if spec.startswith("npz:"):
+        return _from_npz(spec[len("npz:"):], class_names)
     if path.suffix == ".npz":
         if not path.is_file():
             raise CellbenchError(f"predict: {spec}: no such file")
-        return _from_npz(path)
+        return _from_npz(spec, class_names)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise CellbenchError(f"predict: {spec}: no such file")
     from robustbench_cells.data.specs import load_dataset
@@ -183,13 +180,13 @@ def predict_command(
         for col in ("image", "prediction", "confidence") + (("label",) if data.labels is not None else ()):
             table.add_column(col, overflow="fold")
         for i in range(min(show, len(pred))):
-            row = [data.names[i], class_names[pred[i]], f"{probs[i, pred[i]]:.3f}"]
+            row = [user_text(data.names[i]), user_text(class_names[pred[i]]), f"{probs[i, pred[i]]:.3f}"]
             if data.labels is not None:
-                row.append(class_names[data.labels[i]])
+                row.append(user_text(class_names[data.labels[i]]))
             table.add_row(*row)
         console.print(table)
     shares = ", ".join(f"{c} {n}" for c, n in zip(class_names, counts) if n)
-    console.print(f"{len(pred)} images -> {shares}")
+    console.print(f"{len(pred)} images -> {shares}", markup=False)
     if "accuracy" in summary:
         console.print(f"accuracy: {summary['accuracy']:.4f}")
     if out is not None:

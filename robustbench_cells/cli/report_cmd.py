@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from robustbench_cells.cli.console import console, err_console
+from robustbench_cells.cli.console import console, err_console, user_text
 from robustbench_cells.errors import CellbenchError
 
 REPORT_FORMATS = ("table", "csv", "json", "markdown", "html")
@@ -23,6 +23,20 @@ def _check_format(value: str, allowed: tuple[str, ...]) -> str:
 
         raise CellbenchError(f"--format {value!r} is not one of {', '.join(allowed)}{did_you_mean(fmt, allowed)}")
     return fmt
+
+
+def _check_out(out: Path | None, run_dir: Path) -> None:
+    """Refuse an ``--out`` that is the run's store (``results.sqlite*``), log or any file already in
+    the run folder other than a previous report: writing there would destroy the run."""
+    if out is None:
+        return
+    target = out.resolve()
+    run = run_dir.resolve()
+    if target.parent == run and (target.name.startswith("results.sqlite") or target.name.startswith("run.")
+                                 or target.suffix in (".sqlite", ".npz", ".json", ".toml", ".keras", ".lock")):
+        raise CellbenchError(f"--out {out}: is a file of the run {run_dir}; write the report elsewhere")
+    if run in target.parents and target.parent != run:
+        raise CellbenchError(f"--out {out}: is inside the run's cell folders; write the report elsewhere")
 
 
 def _emit(text: str, out: Path | None) -> None:
@@ -58,6 +72,7 @@ def report_command(
     from robustbench_cells.report import tables
 
     fmt = _check_format(fmt, REPORT_FORMATS)
+    _check_out(out, run_dir)
     summary = load_summary(run_dir, reference, metric)
     detail = summary.get(cell) if cell else None
     if fmt == "table" and out is not None:
@@ -69,7 +84,7 @@ def report_command(
     elif fmt == "table":
         tables.print_run_summary(summary, console, detail)
         if detail is None and summary.done:
-            console.print(f"[dim]per shift x severity of one cell: cellbench report {run_dir} --cell "
+            console.print(f"[dim]per shift x severity of one cell: cellbench report {user_text(run_dir)} --cell "
                           f"{summary.done[0].key[:8]}[/]")
     elif fmt == "json":
         _emit(tables.dumps_json(tables.to_json(summary)), out)
@@ -110,7 +125,7 @@ def compare_command(
         console.print(tables.compare_table(rows, a.run.name if a.run else str(run_a),
                                            b.run.name if b.run else str(run_b), a.metric_label))
     for line in unmatched:
-        console.print(f"[dim]{line}[/]")
+        console.print(line, style="dim", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from robustbench_cells.cli.console import console, err_console
+from robustbench_cells.cli.console import console, err_console, user_text
 
 
 class RichObserver:
@@ -19,8 +19,9 @@ class RichObserver:
         )
 
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            # markup=False: cell labels, shift names and file names are user text, shown verbatim
+            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}", markup=False),
             console=console, transient=False, refresh_per_second=4,
         )
         self.cells_task: Any = None
@@ -69,7 +70,7 @@ class RichObserver:
     def cell_end(self, label: str, outcome: Any) -> None:
         self.progress.advance(self.cells_task)
         if outcome.status == "failed":
-            self.progress.console.print(f"[red]cell {label} failed:[/] {outcome.error}", highlight=False)
+            self.progress.console.print(f"[red]cell {user_text(label)} failed:[/] {user_text(outcome.error)}", highlight=False)
         else:
             self.progress.console.print(f"cell {label} done", highlight=False, markup=False)
         self.progress.update(self.step_task, visible=False)
@@ -94,6 +95,8 @@ def run_command(
 
     if executor is not None and executor not in ("local", "ray"):
         raise CellbenchError(f"--executor: must be local or ray, got {executor!r}")
+    if out is not None and out.exists() and not out.is_dir():
+        raise CellbenchError(f"--out {out}: exists and is not a folder")
     spec = load_matrix(matrix, data=data)
     options = RunOptions(out=out, resume=resume, executor=executor, jobs=jobs, ray_address=ray_address,
                          cells=list(cells))

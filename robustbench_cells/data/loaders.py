@@ -67,7 +67,29 @@ def load_npz(arg: str | None) -> Dataset:
         raise CellbenchError("data set 'npz' needs a path: npz:PATH")
     path = Path(arg).expanduser()
     where = f"npz:{arg}"
+    return _npz_dataset(_read_npz(path, where), path, where)
+
+
+def load_npz_images(arg: str) -> tuple[np.ndarray, Dataset | None]:
+    """The images of ``npz:PATH`` and, when the file has labels, the whole labelled Dataset.
+
+    For predicting: an npz of unlabelled ``images`` is fine; everything else is validated exactly
+    as :func:`load_npz` does (uint8 only, labels non-negative, not empty).
+    """
+    path = Path(arg).expanduser()
+    where = f"npz:{arg}"
     arrays = _read_npz(path, where)
+    if "images" in arrays and "labels" not in arrays:
+        images = _as_rgb_uint8(arrays["images"], where, "images")
+        if len(images) == 0:
+            raise CellbenchError(f"{where}: contains no images")
+        return images, None
+    dataset = _npz_dataset(arrays, path, where)
+    return dataset.images, dataset
+
+
+def _npz_dataset(arrays: dict[str, np.ndarray], path: Path, where: str) -> Dataset:
+    """A Dataset from the arrays of an npz file (either layout), validated."""
     if "images" in arrays:
         images = _as_rgb_uint8(arrays["images"], where, "images")
         labels = _as_label_vector(arrays.get("labels"), len(images), where, "labels")
@@ -96,7 +118,7 @@ def load_npz(arg: str | None) -> Dataset:
         raise CellbenchError(f"{where}: contains no images")
     class_names = _npz_class_names(arrays.get("class_names"), labels, where)
     return Dataset(images=images, labels=labels, class_names=class_names, source=where, split=split,
-                   meta={"loader": "npz", "file": str(path)})
+                   meta={"loader": "npz", "file": str(path), "named_classes": "class_names" in arrays})
 
 
 def _read_npz(path: Path, where: str) -> dict[str, np.ndarray]:

@@ -20,7 +20,8 @@ import numpy as np
 
 from robustbench_cells.atomic import atomic_path
 from robustbench_cells.errors import CellbenchError
-from robustbench_cells.explain.estimate import ESTIMATORS, all_estimates, atc_matched_estimate
+from robustbench_cells.explain.estimate import (ESTIMATORS, all_estimates, atc_estimate, atc_matched_estimate,
+                                                doc_estimate)
 from robustbench_cells.explain.fingerprint import Reference, compare_to_reference, image_statistics
 from robustbench_cells.explain.nearest import Candidate, rank_candidates, rank_families
 from robustbench_cells.explain.recommend import recommend
@@ -214,14 +215,14 @@ class Explainer:
         self.cells = [c for c in self.store.cells(status="done") if c.model_path]
         if not self.cells:
             raise CellbenchError(f"{self.run_dir}: no finished cells to estimate (run `cellbench run` first)")
-        self._models: dict[str, tuple[Any, np.ndarray]] = {}
+        self._models: dict[str, Any] = {}
 
     def load_target(self, spec: str) -> Target:
         """Load *spec* (labels only with ``options.labels``) at the run's image size."""
         return load_target(spec, with_labels=self.options.labels, class_names=self.val.class_names)
 
-    def _model(self, cell: Any) -> tuple[Any, np.ndarray, dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]]:
-        """(model, validation probabilities, stored shifted-set probabilities) of *cell*, loaded once."""
+    def _model(self, cell: Any) -> tuple[Any, np.ndarray, dict[tuple[str, int], tuple[np.ndarray, np.ndarray]], float]:
+        """(model, validation probabilities, stored shifted-set probabilities, fitted temperature) of *cell*, loaded once."""
         if cell.key not in self._models:
             load_model, predict_proba = _model_api()
             model, _meta = load_model(cell.model_path)
@@ -234,7 +235,9 @@ class Explainer:
                 split, shift, sev = name.split("|")
                 if split == "test" and shift != "clean" and len(p) == len(self.shift_labels):
                     shifted[(shift, int(sev))] = (p, self.shift_labels)
-            self._models[cell.key] = (model, val_p, shifted)
+            from robustbench_cells.explain.calibration import fit_temperature
+
+            self._models[cell.key] = (model, val_p, shifted, fit_temperature(val_p, self.val.labels))
         return self._models[cell.key]
 
     def explain(self, target: Target, *, data_checks: bool = True) -> dict[str, Any]:
@@ -251,7 +254,12 @@ class Explainer:
         candidates = rank_candidates(target_stats, self.shifted, self.families, self.reference)
         fam_rank = rank_families(candidates)
         matches = [(c.shift, c.severity) for c in candidates[:options.neighbours]]
+        from robustbench_cells.explain.coverage import coverage
+
+        cov = coverage(target_stats, self.shifted, self.families, self.reference, seed=options.seed)
+        # Coverage first: a reader (or a script) must see "these are guesses" before any number.
         result: dict[str, Any] = {
+            "coverage": cov,
             "run_dir": str(self.run_dir), "target": target.source, "n_target": int(len(target.images)),
             "labels": bool(options.labels),
             "fingerprint": {
@@ -272,26 +280,106 @@ class Explainer:
         result["recommendation"] = recommend(cell_inputs, fam_rank, matches,
                                              candidates[0].distance if candidates else np.inf,
                                              _augmentation_families())
+        self._add_intervals(result, cov)
         for c in result["cells"]:
             c.pop("_accuracy")
         return result
 
+    def _add_intervals(self, result: dict[str, Any], cov: dict[str, Any]) -> None:
+        """Intervals on every estimate, the run's default estimator and the lower-bound choice."""
+        from robustbench_cells.explain.intervals import best_estimator, choose_cell, interval
+
+        calib = self.calibrate()
+        stats = calib["estimators"] if calib else {}
+        default = best_estimator(stats) if stats else None
+        result["calibration"] = calib
+        result["default_estimator"] = default
+        for c in result["cells"]:
+            c["intervals"] = {name: interval(v, stats.get(name), cov["scale"]) for name, v in c["estimates"].items()}
+        pick = choose_cell(result["cells"], default, cov["status"])
+        rec = result["recommendation"]
+        if pick["choice"] is not None:
+            # The evidence-based choice replaces the fixed-order one; the old reason stays as context.
+            rec.update(choice=pick["choice"], estimator=default, lower_bound=pick["lower_bound"],
+                       upper_bound=pick["upper_bound"])
+        rec["reason"] = pick["reason"] if pick["choice"] is not None else pick["reason"] + "; " + rec.get("reason", "")
+        rec["supported"] = pick["supported"]
+        if cov["status"] == "outside":
+            rec["confidence"] = "none"
+        elif cov["status"] == "edge" and rec.get("confidence") == "high":
+            rec["confidence"] = "medium"
+
+    def _set_estimates(self, target_ps: list[np.ndarray], candidates: list[Candidate],
+                       held_out: set[tuple[str, int]] | None = None) -> list[dict[str, float | None]]:
+        """Every estimator for every cell on one set (the target, or a held-out benchmarked set whose
+        own family's sets in *held_out* are hidden from the shift-based estimators)."""
+        from robustbench_cells.explain.agreement import aol_estimates
+        from robustbench_cells.explain.calibration import apply_temperature
+
+        hide = held_out or set()
+        val_y = self.val.labels
+        out = []
+        for cell, target_p in zip(self.cells, target_ps):
+            _model, val_p, shifted_p, temp = self._model(cell)
+            accuracy = {k: v for k, v in _cell_accuracy(self.store, cell.key).items() if k not in hide}
+            known = {k: v for k, v in shifted_p.items() if k not in hide}
+            est = all_estimates(val_p, val_y, target_p, candidates, accuracy, k=self.options.neighbours)
+            est["atc_matched"] = atc_matched_estimate(candidates, known, target_p, k=self.options.neighbours)
+            val_t, target_t = apply_temperature(val_p, temp), apply_temperature(target_p, temp)
+            est["atc_ts"] = atc_estimate(val_t, val_y, target_t, "entropy")
+            est["doc_ts"] = doc_estimate(val_t, val_y, target_t)
+            out.append(est)
+        for est, aol in zip(out, aol_estimates([self._model(c)[1] for c in self.cells], val_y, target_ps)):
+            est["aol"] = aol
+        return out
+
+    def calibrate(self) -> dict[str, Any] | None:
+        """Leave-one-family-out errors of every estimator on the run's own shifted sets (once per run).
+
+        ``None`` when the cells have no stored predictions on shifted sets (nothing to hold out)."""
+        if hasattr(self, "_calibration"):
+            return self._calibration
+        from robustbench_cells.explain.intervals import summarize_errors
+
+        sets = [k for k in self.shifted if k[0] != "clean"
+                and all(k in self._model(c)[2] for c in self.cells)]
+        fams = sorted({self.families.get(k[0], "?") for k in sets})
+        errors: dict[str, list[tuple[str, float]]] = {name: [] for name in ESTIMATORS}
+        if len(fams) >= 2:
+            self.say(f"calibrating: leave-one-family-out over {len(sets)} shifted sets in {len(fams)} families")
+            for fam in fams:
+                hidden = {k for k in self.shifted if self.families.get(k[0]) == fam and k[0] != "clean"}
+                others = {k: v for k, v in self.shifted.items() if k not in hidden}
+                for key in [k for k in sets if k in hidden]:
+                    cands = rank_candidates(self.shifted[key], others, self.families, self.reference)
+                    probs = [self._model(c)[2][key] for c in self.cells]
+                    ests = self._set_estimates([p for p, _y in probs], cands, hidden)
+                    for est, (p, y) in zip(ests, probs):
+                        truth = float(np.mean(p.argmax(1) == y))
+                        for name, value in est.items():
+                            if value is not None:
+                                errors[name].append((fam, float(value) - truth))
+        summary = summarize_errors(errors)
+        self._calibration = {"families": fams, "n_sets": len(sets), "estimators": summary} if summary else None
+        return self._calibration
+
     def _estimate_cells(self, target: Target, candidates: list[Candidate]) -> list[dict[str, Any]]:
         _load, predict_proba = _model_api()
         val_y = self.val.labels
-        out = []
+        target_ps = []
         for i, cell in enumerate(self.cells, 1):
             self.say(f"cell {i}/{len(self.cells)}: {cell.model}/{cell.augmentation}/{cell.seed}")
-            model, val_p, shifted_p = self._model(cell)
-            target_p = np.asarray(predict_proba(model, target.images))
+            model = self._model(cell)[0]
+            target_ps.append(np.asarray(predict_proba(model, target.images)))
+        out = []
+        for cell, target_p, estimates in zip(self.cells, target_ps, self._set_estimates(target_ps, candidates)):
+            _model, val_p, _shifted, temp = self._model(cell)
             accuracy = _cell_accuracy(self.store, cell.key)
-            estimates = all_estimates(val_p, val_y, target_p, candidates, accuracy, k=self.options.neighbours)
-            estimates["atc_matched"] = atc_matched_estimate(candidates, shifted_p, target_p, k=self.options.neighbours)
             row: dict[str, Any] = {
                 "key": cell.key, "model": cell.model, "augmentation": cell.augmentation, "seed": cell.seed,
                 "val_accuracy": float(np.mean(val_p.argmax(1) == val_y)),
                 "clean_accuracy": accuracy.get(("clean", 0)),
-                "target_mean_confidence": float(target_p.max(1).mean()),
+                "target_mean_confidence": float(target_p.max(1).mean()), "temperature": temp,
                 "estimates": estimates, "_accuracy": accuracy,
             }
             if self.options.labels and target.labels is not None:

@@ -36,12 +36,24 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}"
 
 
+def _iv(interval: list[float] | None) -> str:
+    return "" if interval is None else f" [{interval[0] * 100:.0f}..{interval[1] * 100:.0f}]"
+
+
 def result_fragment(result: dict[str, Any]) -> str:
     """HTML for one explain result (tables built with the report's own helpers)."""
     from robustbench_cells.report.html import _table, esc
 
     fp = result["fingerprint"]
-    parts = [f"<p class=\"meta\">target <code>{esc(result['target'])}</code>, {result['n_target']} images"
+    parts = []
+    cov = result.get("coverage")
+    if cov:
+        # First and plain: whether the numbers below mean anything for this target.
+        parts.append(f"<p class=\"{'note' if cov['status'] != 'inside' else 'meta'}\"><b>Coverage ({esc(cov['status'])}):</b> "
+                     f"{esc(cov['message'])}. Nearest benchmarked set {cov['distance']:.2f} away vs "
+                     f"{cov['typical_distance']:.2f} between benchmarked shifts; {cov['uncovered_share']:.0%} of target "
+                     f"images have no close reference image; intervals widened x{cov['scale']:.1f}.</p>")
+    parts += [f"<p class=\"meta\">target <code>{esc(result['target'])}</code>, {result['n_target']} images"
              + (", with labels" if result.get("labels") else ", no labels") + "</p>"]
     parts.append("<h3>Most likely shift families</h3>")
     parts.append(_table(["family", "nearest member", "distance", "share of target images"],
@@ -56,11 +68,14 @@ def result_fragment(result: dict[str, Any]) -> str:
     rows = []
     for c in result["cells"]:
         row = [f"{c['model']}/{c['augmentation']}/{c['seed']}", _pct(c["val_accuracy"])]
-        row += [_pct(c["estimates"].get(e)) for e in estimators]
+        row += [_pct(c["estimates"].get(e)) + _iv(c.get("intervals", {}).get(e)) for e in estimators]
         if result.get("labels"):
             row.append(_pct(c.get("true_accuracy")))
         rows.append(row)
-    parts.append("<h3>Estimated target accuracy per cell (%)</h3>")
+    default = result.get("default_estimator")
+    parts.append("<h3>Estimated target accuracy per cell (%, [80 % interval])</h3>")
+    parts.append(f"<p class=\"meta\">default estimator: {esc(default)} (lowest leave-one-family-out error on this run)</p>"
+                 if default else "<p class=\"note\">no leave-one-family-out calibration: no intervals</p>")
     parts.append(_table(header, rows, set(range(1, len(header)))))
     rec = result.get("recommendation", {})
     if rec.get("choice"):

@@ -119,13 +119,17 @@ def _header(summary: RunSummary, run_dir: Path | None) -> str:
 
 
 def _summary_section(summary: RunSummary) -> str:
-    numeric = {i for i, c in enumerate(SUMMARY_COLUMNS)
-               if c in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")}
+    from robustbench_cells.report.tables import target_column, target_names
+
+    columns = list(SUMMARY_COLUMNS) + [target_column(t) for t in target_names(summary)]  # a column per target
+    numeric = {i for i, c in enumerate(columns)
+               if c in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")
+               or c.startswith("target ")}
     labels = recipe_labels(summary)
-    rows = [list(summary_row(c, labels[c.key]).values()) for c in summary.done]
+    rows = [[summary_row(c, labels[c.key]).get(col, "-") for col in columns] for c in summary.done]
     classes = [""] * len(rows)
     for c in summary.not_done:
-        rows.append(list(unfinished_row(c, labels[c.key]).values()))
+        rows.append([unfinished_row(c, labels[c.key]).get(col, "-") for col in columns])
         classes.append("failed" if c.cell.status == "failed" else "")
     metric = esc(summary.metric_label)
     out = [f"<h2>Summary: clean vs shifted test {metric} (%)</h2>",
@@ -133,7 +137,7 @@ def _summary_section(summary: RunSummary) -> str:
            "(shift, severity 1-5) set; <b>worst family</b> = the family with the lowest mean; <b>gap</b> = clean "
            "val &minus; mean shifted; <b>rBE</b> = relative balanced error against the reference cell (1 = as "
            "robust, &lt;1 = more robust); <b>ECE</b> = expected calibration error, mean over shifted sets.</p>",
-           _table(SUMMARY_COLUMNS, rows, numeric, classes)]
+           _table(columns, rows, numeric, classes)]
     failed = [c for c in summary.cells if c.cell.status == "failed"]
     if failed:
         out.append("<h3>Failed cells</h3><ul>" + "".join(
@@ -215,19 +219,17 @@ def _run_split(summary: RunSummary) -> dict | None:
 
 
 def _prepare_like_the_run(dataset, summary: RunSummary):
-    """The run's test split at the run's image size (the runner resizes before splitting and shifting)."""
-    from robustbench_cells.data.dataset import Dataset
-    from robustbench_cells.data.resize import resize_images
-    from robustbench_cells.data.splits import split_dataset, test_part
+    """The run's test split at the run's image size, through the one run-data path (bench/rundata.py)."""
+    from robustbench_cells.bench.rundata import prepare_run_data
+    from robustbench_cells.data.splits import test_part
 
     size = (summary.run.config if summary.run else {}).get("image_size")
-    if isinstance(size, int) and dataset.image_size != (size, size):
-        dataset = Dataset(resize_images(dataset.images, size), dataset.labels, dataset.class_names,
-                          source=dataset.source, split=dataset.split)
     split = _run_split(summary)
     if split is not None:
-        return dataset, split_dataset(dataset, int(split.get("seed", 0)),
-                                      tuple(split.get("fractions", (0.7, 0.1, 0.2))))["test"]
+        data = prepare_run_data(dataset, size if isinstance(size, int) else None, int(split.get("seed", 0)),
+                                tuple(split.get("fractions", (0.7, 0.1, 0.2))))
+        return data.dataset, data.test
+    dataset = dataset.resized(size) if isinstance(size, int) else dataset
     return dataset, test_part(dataset)
 
 

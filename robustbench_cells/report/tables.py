@@ -78,6 +78,25 @@ def fmt_recipe(recipe: dict[str, Any], varying: Sequence[str] = (), config: dict
     return " ".join(core + extra) or "-"
 
 
+#: The split of ``[[targets]]`` score rows (bench/executors.TARGET_SPLIT); ``shift`` holds the target name.
+TARGET_SPLIT = "target"
+
+
+def target_names(summary: RunSummary) -> list[str]:
+    """Names of the run's target sets (external labelled test sets), in first-seen order."""
+    names: dict[str, None] = {}
+    for c in summary.cells:
+        for s in c.scores:
+            if s.split == TARGET_SPLIT:
+                names.setdefault(s.shift, None)
+    return list(names)
+
+
+def target_column(name: str) -> str:
+    """The summary-table column of target *name*."""
+    return f"target {name}"
+
+
 def summary_row(c: CellSummary, recipe: str | None = None) -> dict[str, str]:
     """Table (1) row of one cell, as display strings (*recipe*: its label from :func:`recipe_labels`)."""
     worst = f"{c.worst_family} {pct(c.per_family[c.worst_family])}" if c.worst_family else "-"
@@ -87,6 +106,8 @@ def summary_row(c: CellSummary, recipe: str | None = None) -> dict[str, str]:
         "seed": str(c.cell.seed), "recipe": recipe or fmt_recipe(c.cell.recipe), "clean val": pct(c.clean_val),
         "clean test": pct(c.clean_test), "mean shifted": pct(c.mean_shifted), "worst family": worst,
         "gap": pct(c.gap), "rBE": rbe, "ECE shifted": "-" if c.ece_shifted is None else f"{c.ece_shifted:.3f}",
+        # one column per target: the summary's metric on it, and its size (targets are small: say how small)
+        **{target_column(s.shift): f"{pct(c.value(s))} (n={s.n})" for s in c.scores if s.split == TARGET_SPLIT},
     }
 
 
@@ -123,6 +144,11 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
     rows += [(unfinished_row(c, labels[c.key]), "red" if c.cell.status == "failed" else "dim")
              for c in summary.not_done]
     columns = [c for c in SUMMARY_COLUMNS if not (one_recipe and c == "recipe")]
+    targets = [target_column(t) for t in target_names(summary)]
+    columns += targets
+    for r, _ in rows:
+        for col in targets:
+            r.setdefault(col, "-")
 
     def needed(cols: list[str], wrap: tuple[str, ...] = ()) -> int:
         """Width of *cols* on one line each, or with the *wrap* columns broken at their spaces."""
@@ -143,7 +169,7 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
     table = Table(title=f"{name}: clean vs shifted test {summary.metric_label} (%), best mean shifted first",
                   caption=escape(caption), box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True)
     for col in columns:
-        numeric = col in NUMERIC_COLUMNS
+        numeric = col in NUMERIC_COLUMNS or col in targets
         # numbers never wrap or get cut; the cell's names neither, when "recipe" and "worst family"
         # breaking at spaces make room (rich narrows the widest wrappable column first: often the model)
         # (and the free-text columns keep their longest word whole: rich would otherwise cut one)
@@ -305,12 +331,13 @@ def to_markdown(summary: RunSummary) -> str:
     """The summary table (1) as GitHub Markdown (for BENCHMARKS.md), plus failed cells."""
     name = summary.run.name if summary.run else "run"
     labels = recipe_labels(summary)
-    rows = [list(summary_row(c, labels[c.key]).values()) for c in summary.done]
-    right = {i for i, col in enumerate(SUMMARY_COLUMNS)
-             if col in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")}
+    columns = list(SUMMARY_COLUMNS) + [target_column(t) for t in target_names(summary)]
+    rows = [[summary_row(c, labels[c.key]).get(col, "-") for col in columns] for c in summary.done]
+    right = {i for i, col in enumerate(columns)
+             if col in NUMERIC_COLUMNS or col.startswith("target ")}
     lines = [f"**{name}**: test {summary.metric_label} (%), best mean shifted first. Mean shifted = mean over every "
              "(shift, severity 1-5) test set; gap = clean val - mean shifted.", ""]
-    lines += _md_table(SUMMARY_COLUMNS, rows, right)
+    lines += _md_table(columns, rows, right)
     failed = [c for c in summary.not_done]
     if failed:
         lines.append("")

@@ -176,3 +176,31 @@ def test_default_run_folder_and_resume_without_out(tmp_path, monkeypatch):
     with pytest.raises(CellbenchError, match="no earlier run of 'other'"):
         run_matrix(load_matrix(matrix_file(tmp_path, text.replace('name = "tiny"', 'name = "other"'))),
                    RunOptions(resume=True))
+
+
+def test_targets_are_scored_for_every_cell_and_unknown_classes_refused(tmp_path):
+    from robustbench_cells.report.tables import summarize_run
+
+    text = MATRIX.replace('[train]', '[[targets]]\nname = "lab2"\ndata = "tinyblobs:40"\n[train]', 1)
+    result = run_matrix(load_matrix(matrix_file(tmp_path, text)), RunOptions(out=tmp_path / "out"))
+    assert (result.done, result.failed) == (3, [])
+    with ResultStore(tmp_path / "out") as store:
+        rows = [s for s in store.scores() if s.split == "target"]
+        assert sorted({s.shift for s in rows}) == ["lab2"] and len(rows) == 3  # two trained cells + ensemble
+        assert all(s.n == 40 and 0 <= s.balanced_accuracy <= 1 for s in rows)
+        facts = store.run().config["data_facts"]["targets"]["lab2"]
+        assert facts["images"] == 40 and sum(facts["class_counts"].values()) == 40
+        summary = summarize_run(store)  # the report reads a run with target rows: a column per target
+        from robustbench_cells.report.tables import summary_row, to_markdown
+
+        row = summary_row(summary.done[0])
+        assert row["target lab2"].endswith("(n=40)")
+        assert "target lab2" in to_markdown(summary).splitlines()[2]
+        from robustbench_cells.report.html import build_report
+
+        page = build_report(summary, samples=False)
+        assert "<th>target lab2</th>" in page.replace(' class="num"', "") and "(n=40)" in page
+    bad = text.replace('data = "tinyblobs:40"', 'data = "tinyblobs:40"\nclasses = { basophil = "zebra" }')
+    (tmp_path / "b").mkdir()
+    with pytest.raises(CellbenchError, match=r"targets\[0\]: class\(es\) 'basophil' \(-> 'zebra'\) are not among"):
+        run_matrix(load_matrix(matrix_file(tmp_path / "b", bad)), RunOptions(out=tmp_path / "out2"))

@@ -69,3 +69,10 @@ def test_saved_result_feeds_the_html_report_section(cli, run_dir, tmp_path):
         assert text in fragment
     ctx.run_dir = tmp_path / "elsewhere"
     assert explain_section(ctx) is None
+
+
+def test_coverage_is_printed_first(cli, run_dir, tmp_path):
+    code, out, err = cli("explain", run_dir, "--target", f"folder:{tmp_path / 'target'}", "--reference-images", 48)
+    assert code == 0, err
+    assert out.lstrip().startswith("coverage:")
+    assert "default estimator:" in out and "expected" in out

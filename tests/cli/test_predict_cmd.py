@@ -91,3 +91,51 @@ def test_user_errors_exit_2_with_one_line(cli, cell_dir, args, match):
     code, _, err = cli("predict", *[a.format(cell=folder) for a in args])
     assert code == 2
     assert match in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_predict_npz_spec_uses_the_data_loader(cli, cell_dir, tmp_path):
+    folder, ds, expected = cell_dir
+    np.savez(tmp_path / "test.npz", images=ds.images[:10], labels=ds.labels[:10])
+    code, stdout, err = cli("predict", folder, f"npz:{tmp_path / 'test.npz'}", "--json", "--show", "10")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["images"] == 10 and "accuracy" in summary
+    assert [r["prediction"] for r in summary["rows"]] == [CELL_CLASSES[int(p.argmax())] for p in expected[:10]]
+
+
+def test_predict_npz_without_labels_predicts_without_accuracy(cli, cell_dir, tmp_path):
+    folder, ds, _ = cell_dir
+    np.savez(tmp_path / "nolabels.npz", images=ds.images[:4])
+    code, stdout, err = cli("predict", folder, tmp_path / "nolabels.npz", "--json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["images"] == 4 and "accuracy" not in summary
+
+
+def _bad_npz(kind):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (4, 24, 24, 3)).astype(np.uint8)
+    labels = np.arange(4)
+    if kind == "nan":
+        return {"images": np.full((4, 24, 24, 3), np.nan, np.float32), "labels": labels}
+    if kind == "negative":
+        return {"images": images, "labels": -labels - 1}
+    if kind == "uint16":
+        return {"images": images.astype(np.uint16) * 300, "labels": labels}
+    if kind == "empty":
+        return {"images": np.zeros((0, 24, 24, 3), np.uint8), "labels": np.zeros(0, np.int64)}
+    if kind == "empty_unlabelled":
+        return {"images": np.zeros((0, 24, 24, 3), np.uint8)}
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind, match", [
+    ("nan", "must be uint8 images"), ("negative", "negative labels"), ("uint16", "must be uint8 images"),
+    ("empty", "contains no images"), ("empty_unlabelled", "contains no images"),
+])
+def test_predict_npz_is_validated_like_the_loader(cli, cell_dir, tmp_path, kind, match):
+    folder, _, _ = cell_dir
+    np.savez(tmp_path / "bad.npz", **_bad_npz(kind))
+    code, stdout, err = cli("predict", folder, tmp_path / "bad.npz")
+    assert code == 2, (stdout, err)
+    assert match in err and "Traceback" not in err and err.count("\n") == 1 and "nan" not in stdout

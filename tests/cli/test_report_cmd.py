@@ -133,3 +133,12 @@ def test_metric_option(cli, run_dir):
     assert code == 0 and "balanced accuracy" in out
     code, _, err = cli("report", run_dir, "--metric", "f1")
     assert code == 2 and "--metric 'f1'" in err
+
+
+@pytest.mark.parametrize("name", ["results.sqlite", "results.sqlite-wal", "run.log"])
+def test_report_never_overwrites_the_runs_own_files(cli, run_dir, name):
+    target = run_dir / name
+    before = target.read_bytes() if target.exists() else None
+    code, _, err = cli("report", run_dir, "-f", "csv", "-o", target)
+    assert code == 2 and "is a file of the run" in err and err.count("\n") == 1
+    assert (target.read_bytes() if target.exists() else None) == before

@@ -74,3 +74,20 @@ def test_bad_matrix_exits_2_naming_file_and_key(cli, tmp_path):
     assert stderr.strip().count("\n") == 0
     code, _, stderr = cli("run", tmp_path / "missing.toml")
     assert code == 2 and "missing.toml: matrix file not found" in stderr
+
+
+def test_bad_matrix_files_and_out_are_one_line(cli, tmp_path):
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    code, _, err = cli("run", bad, "--quiet")
+    assert code == 2 and "not UTF-8 text" in err and err.count("\n") == 1
+    big = tmp_path / "big.toml"
+    big.write_text('name = "big"\nimage_size = 100000\nmodels = ["simple_cnn"]\naugmentations = ["none"]\n')
+    code, _, err = cli("run", big, "--quiet")
+    assert code == 2 and "image_size: 100000 is above 1024" in err and err.count("\n") == 1
+    ok = tmp_path / "ok.toml"
+    ok.write_text('name = "ok"\n')
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, err = cli("run", ok, "--out", afile, "--quiet")
+    assert code == 2 and "exists and is not a folder" in err and err.count("\n") == 1

@@ -58,3 +58,53 @@ def test_labels_required_for_flat_folder(run_dir):
 def test_not_a_run_folder(tmp_path):
     with pytest.raises(CellbenchError, match="not a cellbench run folder"):
         explain(tmp_path, "whatever")
+
+
+def test_coverage_intervals_and_default_estimator(run_dir):
+    result = explain(run_dir, "labelled-target", ExplainOptions(labels=True, **OPTS))
+    assert next(iter(result)) == "coverage"  # coverage comes first in the JSON
+    cov = result["coverage"]
+    # The target is a benchmarked shift (blur@2) of images like the run's: inside coverage.
+    assert cov["status"] == "inside" and cov["scale"] >= 1
+    assert result["calibration"]["families"] == ["blur", "noise"]
+    default = result["default_estimator"]
+    assert default in result["estimators"]
+    for cell in result["cells"]:
+        low, high = cell["intervals"][default]
+        assert low <= cell["estimates"][default] <= high
+        assert {"atc_ts", "doc_ts", "aol"} <= set(cell["estimates"])
+    rec = result["recommendation"]
+    assert rec["estimator"] == default and rec["supported"]
+    best_low = max(c["intervals"][default][0] for c in result["cells"])
+    assert rec["lower_bound"] == best_low
+
+
+def test_far_target_is_outside_coverage(run_dir):
+    import numpy as np
+
+    far = 255 - TARGET["images"]  # inverted colours: nothing benchmarked looks like that
+    TARGET["images"] = np.ascontiguousarray(far[:, :, ::-1])
+    result = explain(run_dir, "labelled-target", ExplainOptions(labels=True, **OPTS))
+    cov = result["coverage"]
+    assert cov["status"] == "outside" and "guesses" in cov["message"]
+    assert cov["scale"] > 1 and cov["uncovered_share"] > 0.5
+    rec = result["recommendation"]
+    assert not rec["supported"] and rec["reason"].startswith("no choice is supported")
+    assert rec["confidence"] == "none"
+
+
+def test_no_stored_predictions_no_calibration(tmp_path, pbc_sample, monkeypatch):
+    run = toyrun.build_run(tmp_path, pbc_sample, monkeypatch, with_probs=False)
+    result = explain(run, "labelled-target", ExplainOptions(labels=True, **OPTS))
+    assert result["calibration"] is None and result["default_estimator"] is None
+    assert all(v is None for v in result["cells"][0]["intervals"].values())
+    assert "no choice is supported" in result["recommendation"]["reason"]
+
+
+def test_html_section_opens_with_coverage(run_dir):
+    from robustbench_cells.explain.report_section import result_fragment
+
+    result = explain(run_dir, "labelled-target", ExplainOptions(labels=True, **OPTS))
+    html = result_fragment(result)
+    assert html.startswith("<p class=\"meta\"><b>Coverage (inside):</b>")
+    assert "default estimator:" in html and "[" in html  # estimates carry their interval

@@ -49,7 +49,7 @@ class CentroidModel:
 TARGET: dict[str, np.ndarray] = {}
 
 
-def build_run(tmp_path, pbc_sample, monkeypatch):
+def build_run(tmp_path, pbc_sample, monkeypatch, with_probs: bool = True):
     """Write RUN folder + a flat target folder under *tmp_path*; patch explain's seams. Returns the run folder."""
     labels = np.repeat(np.arange(8), 32)
     dataset = Dataset(pbc_sample, labels, CELL_CLASSES, source="toy-pbc")
@@ -80,10 +80,15 @@ def build_run(tmp_path, pbc_sample, monkeypatch):
     test = parts["test"]
     for cell, (name, model) in zip(cells, models.items()):
         scores = []
+        probs = {}
         for shift, sev in [("clean", 0)] + [(s, v) for s in SHIFTS for v in SEVERITIES]:
             imgs = test.images if shift == "clean" else toy_shift(test.images, shift, sev, 0)
-            acc = float(np.mean(model.proba(imgs).argmax(1) == test.labels))
+            probs[f"test|{shift}|{sev}"] = model.proba(imgs)
+            acc = float(np.mean(probs[f"test|{shift}|{sev}"].argmax(1) == test.labels))
             scores.append(Score(cell.key, "test", shift, sev, acc, acc, [acc] * 8, 0.5, 0.1, len(test)))
+        if with_probs:  # the runner's probs.npz beside the model: what leave-one-family-out needs
+            (tmp_path / "cells" / name).mkdir(parents=True, exist_ok=True)
+            np.savez(tmp_path / "cells" / name / "probs.npz", **probs)
         store.finish_cell(cell.key, scores, params=1, model_path=f"{tmp_path}/cells/{name}", train_seconds=0,
                           eval_seconds=0, epochs=1)
     store.close()
