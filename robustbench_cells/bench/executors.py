@@ -178,6 +178,9 @@ def execute_cell(job: CellJob, data: PreparedData, progress: ProgressFn | None =
         meta = training.model_meta(cfg["model"], data.train, augmentation=cfg["augmentation"], recipe=recipe,
                                    seed=int(cfg["seed"]), model_options=model_options, result=result,
                                    cell_key=job.key, cell=job.label)
+        from robustbench_cells.adapters import META_KEY, train_stats
+
+        meta[META_KEY] = train_stats(data.train.images, seed=int(cfg["seed"]))  # for test-time adapters
         saved = Path(training.save_model(result.model, meta, cell_dir)) / training.MODEL_FILE
 
         t0 = time.perf_counter()

@@ -49,7 +49,7 @@ from robustbench_cells.bench.store import Cell
 from robustbench_cells.errors import CellbenchError, did_you_mean
 
 TOP_KEYS = ("name", "description", "data", "image_size", "seeds", "models", "augmentations", "executor",
-            "jobs", "split", "train", "shifts", "ensembles", "predict_batch_size", "targets")
+            "jobs", "split", "train", "shifts", "ensembles", "predict_batch_size", "targets", "adapters")
 SPLIT_KEYS = ("seed", "fractions")
 SHIFT_KEYS = ("include", "exclude", "severities", "max_images", "seed")
 MODEL_KEYS = ("name", "options", "train")
@@ -110,6 +110,7 @@ class Matrix:
     ensembles: list[EnsembleEntry] = field(default_factory=list)
     predict_batch_size: int = 256
     targets: list[TargetEntry] = field(default_factory=list)
+    adapters: list[str] = field(default_factory=lambda: ["none"])  # chain labels; "none" = plain predict
     raw: dict[str, Any] = field(default_factory=dict)
 
     def config(self) -> dict[str, Any]:
@@ -127,6 +128,7 @@ class Matrix:
             "ensembles": [{"name": e.name, "members": list(e.members)} for e in self.ensembles],
             # only when present, so the config of runs made before targets existed stays the same on --resume
             **({"targets": [t.__dict__ for t in self.targets]} if self.targets else {}),
+            **({"adapters": list(self.adapters)} if self.adapters != ["none"] else {}),
         }
 
 
@@ -393,7 +395,29 @@ def parse_matrix(raw: dict[str, Any], *, path: Path | None = None, data: str | N
     )
     matrix.ensembles = _ensembles(where, raw.get("ensembles", []), matrix)
     matrix.targets = _targets(where, raw.get("targets", []))
+    matrix.adapters = _adapters(where, raw.get("adapters", ["none"]))
     return matrix
+
+
+def _adapters(where: _Where, value: Any) -> list[str]:
+    """``adapters = ["none", "bn_adapt", ["stain_norm", "bn_adapt"]]``: test-time adapter chains, as labels."""
+    from robustbench_cells.adapters import chain_label, check_chain
+
+    if not isinstance(value, list) or not value:
+        raise where.error("adapters", "must be a non-empty array of adapter names or name lists")
+    labels: list[str] = []
+    for i, chain in enumerate(value):
+        if not (isinstance(chain, str) or (isinstance(chain, list) and all(isinstance(c, str) for c in chain))):
+            raise where.error(f"adapters[{i}]", "must be an adapter name or a list of names")
+        try:
+            check_chain(chain)
+        except CellbenchError as exc:
+            raise where.error(f"adapters[{i}]", str(exc)) from None
+        label = chain_label(chain)
+        if label in labels:
+            raise where.error(f"adapters[{i}]", f"{label!r} is listed twice")
+        labels.append(label)
+    return labels
 
 
 def _targets(where: _Where, value: Any) -> list[TargetEntry]:
@@ -487,11 +511,14 @@ def cell_label(cell: Cell) -> str:
 
 
 def expand_cells(matrix: Matrix, data_fingerprint: str) -> list[Cell]:
-    """Training cells (model x augmentation x seed) then ensemble cells, in matrix order.
+    """Training cells (model x augmentation x seed), ensemble cells, then adapted cells, in matrix order.
 
     A training cell's ``config`` holds everything that determines its results (the key hashes it):
     ``{"kind": "train", model, model_options, augmentation, seed, recipe, image_size, data, split}``.
     An ensemble cell's config is ``{"kind": "ensemble", "name", "members": [keys], "seed"}``.
+    An adapted cell (one per training cell x adapter chain other than ``none``) is
+    ``{"kind": "adapt", "base": key, "base_label", "adapter": chain label, "seed"}``; its model label
+    is ``model+chain`` so tables show the adapter beside the plain cell.
     """
     cells: list[Cell] = []
     by_label: dict[str, Cell] = {}
@@ -525,6 +552,14 @@ def expand_cells(matrix: Matrix, data_fingerprint: str) -> list[Cell]:
                               recipe={}, config=config, position=len(cells)))
             if seeds:
                 break  # members name their seeds explicitly: one ensemble
+    for base in [c for c in cells if c.config["kind"] == "train"]:
+        for adapter in matrix.adapters:
+            if adapter == "none":
+                continue  # the training cell itself
+            config = {"kind": "adapt", "base": base.key, "base_label": cell_label(base), "adapter": adapter,
+                      "seed": base.seed}
+            cells.append(Cell(cell_key(config), f"{base.model}+{adapter}", base.augmentation, base.seed,
+                              recipe=base.recipe, config=config, position=len(cells)))
     return cells
 
 
@@ -537,7 +572,9 @@ def select_cells(cells: list[Cell], patterns: list[str] | None) -> list[Cell]:
         labels = [cell_label(c) for c in cells]
         raise CellbenchError(f"--cells {' '.join(patterns)}: matches no cell; cells are: {', '.join(labels[:10])}"
                              f"{' ...' if len(labels) > 10 else ''}")
-    for c in cells:  # an ensemble needs its members
+    for c in cells:  # an ensemble needs its members, an adapted cell its trained model
         if c.key in chosen and c.config.get("kind") == "ensemble":
             chosen |= set(c.config["members"])
+        if c.key in chosen and c.config.get("kind") == "adapt":
+            chosen.add(c.config["base"])
     return [c for c in cells if c.key in chosen]

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from robustbench_cells import plugins
+from robustbench_cells.bench.adapting import adapt_cell
 from robustbench_cells.bench.executors import (
     PROBS_FILENAME, SHIFT_SPLIT, CellJob, CellOutcome, LocalExecutor, PreparedData, ProcessExecutor, RayExecutor,
     probs_key, score_rows,
@@ -217,10 +218,11 @@ def run_matrix(matrix: Matrix, options: RunOptions | None = None, observer: RunO
         status = {c.key: c.status for c in store.cells()}
         todo_train = [c for c in cells if c.config["kind"] == "train" and status[c.key] != "done"]
         todo_ens = [c for c in cells if c.config["kind"] == "ensemble" and status[c.key] != "done"]
-        already = len(cells) - len(todo_train) - len(todo_ens)
+        todo_adapt = [c for c in cells if c.config["kind"] == "adapt" and status[c.key] != "done"]
+        already = len(cells) - len(todo_train) - len(todo_ens) - len(todo_adapt)
         if options.resume:
             observer.message(f"resuming {run_dir}: {already} of {len(cells)} cells already done")
-        if todo_train:
+        if todo_train or todo_adapt:
             build_shift_sets(data, matrix, observer)
         observer.cells_start(len(cells), already)
         outcomes: dict[str, CellOutcome] = {}
@@ -233,6 +235,10 @@ def run_matrix(matrix: Matrix, options: RunOptions | None = None, observer: RunO
             observer.cell_start(cell_label(cell))
             outcome = _ensemble(cell, store, data, run_dir)
             _record(store, cell, outcome, observer, log)
+        for cell in todo_adapt:
+            store.mark_running(cell.key)
+            observer.cell_start(cell_label(cell))
+            _record(store, cell, adapt_cell(cell, store, data, matrix, run_dir), observer, log)
         final = {c.key: c for c in store.cells()}
     failed = [(cell_label(final[c.key]), final[c.key].error or "") for c in cells if final[c.key].status == "failed"]
     done = sum(final[c.key].status == "done" for c in cells)

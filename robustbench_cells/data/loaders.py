@@ -116,7 +116,8 @@ def _npz_dataset(arrays: dict[str, np.ndarray], path: Path, where: str) -> Datas
         )
     if len(images) == 0:
         raise CellbenchError(f"{where}: contains no images")
-    class_names = _npz_class_names(arrays.get("class_names"), labels, where)
+    one_hot = any(v.ndim == 2 and v.shape[1] > 1 for k, v in arrays.items() if k.endswith("labels"))
+    class_names = _npz_class_names(arrays.get("class_names"), labels, where, check_gaps=not one_hot)
     return Dataset(images=images, labels=labels, class_names=class_names, source=where, split=split,
                    meta={"loader": "npz", "file": str(path), "named_classes": "class_names" in arrays})
 
@@ -203,7 +204,8 @@ def _as_label_vector(labels: np.ndarray | None, n: int, where: str, key: str) ->
     return labels.astype(np.int64)
 
 
-def _npz_class_names(names: np.ndarray | None, labels: np.ndarray, where: str) -> tuple[str, ...]:
+def _npz_class_names(names: np.ndarray | None, labels: np.ndarray, where: str,
+                     check_gaps: bool = True) -> tuple[str, ...]:
     top = int(labels.max()) + 1 if len(labels) else 0
     if names is not None:
         if names.ndim != 1 or names.dtype.kind not in "US":
@@ -212,9 +214,29 @@ def _npz_class_names(names: np.ndarray | None, labels: np.ndarray, where: str) -
         if top > len(out):
             raise CellbenchError(f"{where}: labels go up to {top - 1} but 'class_names' has {len(out)} entries")
         return out
+    empty = np.setdiff1d(np.arange(top), labels) if check_gaps else np.array([], np.int64)
+    if len(empty):
+        # Without names a gap is almost always a labelling mistake (e.g. 500 for "unknown"): it
+        # would silently become a 501-class problem trained and scored at 0 %.
+        raise CellbenchError(f"{where}: labels {_ranges(empty)} have no images; relabel to 0..K-1 or add a "
+                             "'class_names' array naming every class")
     if top == len(CELL_CLASSES):
         return CELL_CLASSES
     return tuple(f"class_{i}" for i in range(top))
+
+
+def _ranges(values: np.ndarray, shown: int = 5) -> str:
+    """``7..499, 501`` for sorted integers (a short description of which labels are meant)."""
+    runs: list[str] = []
+    start = prev = int(values[0])
+    for v in [int(x) for x in values[1:]] + [None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        runs.append(str(start) if start == prev else f"{start}..{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(runs[:shown]) + (" ..." if len(runs) > shown else "")
 
 
 # -- folder --------------------------------------------------------------------------------------

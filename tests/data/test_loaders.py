@@ -346,3 +346,13 @@ def test_folder_splits_csv_not_utf8_is_one_line(tmp_path):
     (tmp_path / "SPLITS.csv").write_bytes(b"path,label,split\n\xff\xfe\x00ig/ig_0.png,ig,train\n")
     with pytest.raises(CellbenchError, match="SPLITS.csv: not UTF-8 text"):
         load_folder(str(tmp_path))
+
+
+def test_npz_labels_with_gaps_and_no_class_names_are_refused_naming_the_empty_classes(tmp_path):
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 500])
+    np.savez(tmp_path / "gaps.npz", images=_images(8), labels=labels)
+    with pytest.raises(CellbenchError, match=r"labels 7\.\.499 have no images.*class_names"):
+        load_npz(str(tmp_path / "gaps.npz"))
+    names = np.array([f"c{i}" for i in range(501)])
+    np.savez(tmp_path / "named.npz", images=_images(8), labels=labels, class_names=names)
+    assert load_npz(str(tmp_path / "named.npz")).num_classes == 501  # named: the user means it

@@ -1,0 +1,72 @@
+"""Adapted cells: a trained cell's model scored through a test-time adapter chain on every set.
+
+An adapted cell (matrix ``adapters = [...]``, config kind ``adapt``) trains nothing: it loads the
+trained model of its base cell, and for each evaluation set on its own (clean val and test, every
+shifted set, every target) runs :func:`robustbench_cells.adapters.adapt_predict` on the unlabeled
+images. Its probabilities and score rows are stored like any cell's, so report, compare and
+explain see it as one more row (model label ``model+chain``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from robustbench_cells.bench.executors import (
+    PROBS_FILENAME,
+    SHIFT_SPLIT,
+    TARGET_SPLIT,
+    CellOutcome,
+    _one_line,
+    PreparedData,
+    probs_key,
+    save_probs_atomic,
+    score_rows,
+    shifted_images,
+)
+from robustbench_cells.bench.store import Cell, ResultStore
+
+if TYPE_CHECKING:
+    from robustbench_cells.bench.matrix import Matrix
+
+
+def adapt_cell(cell: Cell, store: ResultStore, data: PreparedData, matrix: "Matrix", run_dir: Path) -> CellOutcome:
+    """Score *cell*'s base model through its adapter chain; a failure becomes a ``failed`` outcome."""
+    from robustbench_cells.adapters import AdaptContext, adapt_predict
+    from robustbench_cells.bench.shiftsets import ShiftCache
+
+    cfg = cell.config
+    base = store.cell(cfg["base"])
+    if base is None or base.status != "done":
+        return CellOutcome(cell.key, "failed", error=f"base cell {cfg['base_label']} is not done")
+    t0 = time.perf_counter()
+    try:
+        context = AdaptContext.from_cell(run_dir / "cells" / base.key)
+        seed = int(cfg["seed"])
+        sets: dict[str, np.ndarray] = {probs_key("val"): data.val.images, probs_key("test"): data.test.images}
+        cache_root = str(ShiftCache().root)
+        for shift in matrix.shifts:
+            for severity in matrix.severities:
+                sets[probs_key(SHIFT_SPLIT, shift, severity)] = shifted_images(data, shift, severity,
+                                                                               matrix.shift_seed, cache_root)
+        for name, target in data.targets.items():
+            sets[probs_key(TARGET_SPLIT, name)] = target.images
+        # each set is adapted on its own: an adapter never pools evaluation sets
+        probs = {k: np.asarray(adapt_predict(cfg["adapter"], context, images, seed=seed), dtype=np.float32)
+                 for k, images in sets.items()}
+        cell_dir = run_dir / "cells" / cell.key
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        save_probs_atomic(cell_dir / PROBS_FILENAME, probs)
+        notes = sorted(set(context.notes))
+        if notes:
+            (cell_dir / "notes.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
+        return CellOutcome(cell.key, "done", score_rows(cell.key, probs, data), params=base.params,
+                           model_path=base.model_path, train_seconds=0.0,
+                           eval_seconds=time.perf_counter() - t0, epochs=None)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a failing adapter is recorded, the matrix goes on
+        return CellOutcome(cell.key, "failed", error=_one_line(exc))
