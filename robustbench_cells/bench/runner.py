@@ -37,6 +37,7 @@ from robustbench_cells.bench.executors import (
 )
 from robustbench_cells.bench.matrix import Matrix, cell_label, expand_cells, select_cells
 from robustbench_cells.bench.rundata import load_targets, prepare_run_data, stratified_subset, target_facts
+from robustbench_cells.bench.runlock import remove_partial_files, run_lock
 from robustbench_cells.bench.samples import save_samples
 from robustbench_cells.bench.store import STORE_FILENAME, Cell, ResultStore
 from robustbench_cells.errors import CellbenchError
@@ -193,10 +194,22 @@ def run_matrix(matrix: Matrix, options: RunOptions | None = None, observer: RunO
     run_dir = Path(options.out) if options.out else default_run_dir(matrix, options.resume)
     if (run_dir / STORE_FILENAME).exists() and not options.resume:
         raise CellbenchError(f"--out {run_dir}: already holds a run; add --resume to continue it or pick another folder")
-    if options.resume and options.out and not (run_dir / STORE_FILENAME).exists():
+    if options.resume and options.out and not (run_dir / STORE_FILENAME).exists() and not run_dir.is_dir():
         raise CellbenchError(f"--resume: {run_dir} holds no run (no {STORE_FILENAME})")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CellbenchError(f"--out {run_dir}: exists and is not a folder")
     run_dir.mkdir(parents=True, exist_ok=True)
+    # a folder without a store is a run killed while loading its data: --resume starts it afresh
+    with run_lock(run_dir):
+        return _run_locked(matrix, options, observer, run_dir, executor_name, jobs, t_start)
+
+
+def _run_locked(matrix: Matrix, options: RunOptions, observer: RunObserver, run_dir: Path, executor_name: str,
+                jobs: int, t_start: float) -> RunResult:
     log = RunLog(run_dir / "run.log")
+    if options.resume:
+        for leftover in remove_partial_files(run_dir):
+            log(f"removed half-written {leftover.relative_to(run_dir)}")
 
     observer.message(f"loading data {matrix.data} ...")
     data, facts = prepare_data(matrix)
