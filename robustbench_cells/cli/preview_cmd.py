@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import typer
 
+from robustbench_cells.plotting import plain_text
 from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure, show_image
 from robustbench_cells.data.splits import one_per_class
 from robustbench_cells.errors import CellbenchError
@@ -47,6 +48,7 @@ def parse_augmentation(name: str, options: list[str]) -> list[dict[str, Any]]:
     return tables
 
 
+@plain_text()  # class and file names are user text, never mathtext
 def augmentation_grid(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
                       augmentation: list[dict[str, Any]], copies: int = 5, seed: int = 0, cell_inches: float = 1.0):
     """A matplotlib figure: row = image, column 0 = original, columns 1..copies = augmented draws.
@@ -119,6 +121,7 @@ def augmentation_command(
     console.print(f"wrote {out} ({len(sel)} images x {copies} draws of {name}, data {data})")
 
 
+@plain_text()  # class and file names are user text, never mathtext
 def mask_overlay_grid(images: np.ndarray, titles: list[str], columns: int = 8, cell_inches: float = 1.1):
     """Figure: each image with its :func:`~robustbench_cells.ops.mask.cell_mask` tinted green and outlined."""
     import cv2

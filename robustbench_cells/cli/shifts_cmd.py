@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from robustbench_cells.plotting import plain_text
 from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure, show_image
 from robustbench_cells.data.splits import one_per_class, test_part
 from robustbench_cells.errors import CellbenchError
@@ -14,6 +15,7 @@ from robustbench_cells.errors import CellbenchError
 shifts_app = typer.Typer(help="Synthetic test-time shifts: preview the suite.", no_args_is_help=True)
 
 
+@plain_text()  # class and file names are user text, never mathtext
 def preview_grid(images: np.ndarray, shift_names: list[str], seed: int = 0, severities: int = 5,
                  row_labels: list[str] | None = None, cell_inches: float = 1.0):
     """A matplotlib figure: one row per shift (row ``r`` shows ``images[r % len(images)]``), columns

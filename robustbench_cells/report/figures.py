@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from robustbench_cells.plotting import plain_text
 from robustbench_cells.bench.metrics import CLEAN, CellSummary, RunSummary, mean_std, severity_curve
 
 #: Cells drawn in the severity curves (the best ones by mean shifted accuracy); more is unreadable.
@@ -34,6 +35,7 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+@plain_text()  # class and file names are user text, never mathtext
 def severity_curves_png(summary: RunSummary, cells: Sequence[CellSummary] | None = None) -> bytes:
     """Accuracy vs severity (0 = clean test), one panel per shift family, one line per cell."""
     cells = list(cells if cells is not None else [c for c in summary.done if c.mean_shifted is not None][:MAX_CURVES])
@@ -68,6 +70,7 @@ def severity_curves_png(summary: RunSummary, cells: Sequence[CellSummary] | None
     return _png(fig)
 
 
+@plain_text()  # class and file names are user text, never mathtext
 def heatmap_png(summary: RunSummary) -> bytes:
     """Model x augmentation heatmap of mean shifted test accuracy (mean over seeds; blank = no result)."""
     models, augs, values = summary.grid()
@@ -95,6 +98,7 @@ def heatmap_png(summary: RunSummary) -> bytes:
     return _png(fig)
 
 
+@plain_text()  # class and file names are user text, never mathtext
 def per_class_png(cell: CellSummary, class_names: Sequence[str]) -> bytes:
     """Per-class test accuracy of *cell*: clean, its worst shift (mean over severities), that shift at its top severity."""
     rows = cell.test_rows()

@@ -183,3 +183,12 @@ def test_contact_sheet_tiles_and_skips_empty(tmp_path):
     path = contact_sheet(imgs, [str(i) for i in range(5)], tmp_path / "sheet.png", cols=4, scale=2)
     sheet = cv2.imread(str(path))
     assert sheet.shape[1] == 4 * 32 + 5 * 2 and sheet.shape[0] > 2 * 32
+
+
+def test_class_names_that_look_like_mathtext_are_drawn_literally(tmp_path):
+    from robustbench_cells.data.inspection.figures import class_bar_chart
+
+    names = ("$\\frac{$", "a$b", "plain")
+    path = class_bar_chart(class_balance(np.array([0, 1, 1, 2]), names), tmp_path / "bars.png", title="$x^")
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[0] > 100 and image.std() > 5

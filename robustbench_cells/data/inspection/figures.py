@@ -8,11 +8,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from robustbench_cells.plotting import plain_text
 from robustbench_cells.data.inspection.balance import ClassBalance
 
 _CAPTION_H = 14
 
 
+@plain_text()  # class and file names are user text, never mathtext
 def class_bar_chart(balance: ClassBalance, path: str | Path, title: str = "") -> Path:
     """Bar chart of images per class (with counts on the bars) as PNG."""
     import matplotlib
