@@ -31,3 +31,13 @@ def unknown_name_error(kind: str, name: str, choices: Iterable[str]) -> Cellbenc
         shown = ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
         hint = f"; known: {shown}" if choices else ""
     return CellbenchError(f"unknown {kind} {name!r}{hint}")
+
+
+def one_line(exc: BaseException, with_type: bool = True) -> str:
+    """*exc* as one line (whitespace folded) for an ``error:``/``warning:`` line or a failed cell's
+    record; ``with_type`` prefixes the exception's class name (``ValueError: ...``), which tells more
+    than the message alone for errors that are not cellbench's own."""
+    text = " ".join(str(exc).split())
+    if not with_type:
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -26,7 +26,7 @@ from typing import Any
 import pluggy
 
 from robustbench_cells import hookspecs
-from robustbench_cells.errors import CellbenchError
+from robustbench_cells.errors import CellbenchError, one_line
 from robustbench_cells.registry import AdapterSpec, AugmentationSpec, DatasetSpec, ModelSpec, Registry, ShiftSpec
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -86,7 +86,7 @@ class PluginHost:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             name = self.pm.get_name(exc.plugin) or "?"
-            raise CellbenchError(f"plugin {name!r}: {_one_line(exc)} (misspelled hook name?)") from None
+            raise CellbenchError(f"plugin {name!r}: {one_line(exc, with_type=False)} (misspelled hook name?)") from None
         self.augmentations: Registry[AugmentationSpec] = Registry("augmentation")
         self.shifts: Registry[ShiftSpec] = Registry("shift")
         self.models: Registry[ModelSpec] = Registry("model")
@@ -106,11 +106,11 @@ class PluginHost:
         try:
             self.pm.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
-            raise CellbenchError(f"plugin {name!r} ({location}): {_one_line(exc)}") from None
+            raise CellbenchError(f"plugin {name!r} ({location}): {one_line(exc, with_type=False)}") from None
         self.infos.append(PluginInfo(name, source, version, location))
 
     def _fail(self, name: str, source: str, location: str, exc: BaseException) -> None:
-        message = f"plugin {name!r} ({location}) failed to load: {type(exc).__name__}: {_one_line(exc)}"
+        message = f"plugin {name!r} ({location}) failed to load: {one_line(exc)}"
         self.infos.append(PluginInfo(name, source, "-", location, error=message))
         warnings.warn(message, PluginLoadWarning, stacklevel=3)
 
@@ -155,7 +155,7 @@ class PluginHost:
             except CellbenchError:
                 raise
             except Exception as exc:
-                raise CellbenchError(f"plugin {plugin!r}: {hook_name} raised {type(exc).__name__}: {_one_line(exc)}") from exc
+                raise CellbenchError(f"plugin {plugin!r}: {hook_name} raised {one_line(exc)}") from exc
             info = next((i for i in self.infos if i.name == plugin), None)
             if info is not None:
                 names = registry.by_plugin(plugin)
@@ -165,10 +165,6 @@ class PluginHost:
     def register_commands(self, app: Any) -> None:
         """Let every plugin add commands to the typer *app*."""
         self.pm.hook.register_commands(app=app)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _import_file(modname: str, path: Path) -> ModuleType:

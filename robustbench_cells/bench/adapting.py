@@ -20,7 +20,6 @@ from robustbench_cells.bench.executors import (
     SHIFT_SPLIT,
     TARGET_SPLIT,
     CellOutcome,
-    _one_line,
     PreparedData,
     probs_key,
     save_probs_atomic,
@@ -28,6 +27,7 @@ from robustbench_cells.bench.executors import (
     shifted_images,
 )
 from robustbench_cells.bench.store import Cell, ResultStore
+from robustbench_cells.errors import one_line
 
 if TYPE_CHECKING:
     from robustbench_cells.bench.matrix import Matrix
@@ -69,4 +69,4 @@ def adapt_cell(cell: Cell, store: ResultStore, data: PreparedData, matrix: "Matr
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - a failing adapter is recorded, the matrix goes on
-        return CellOutcome(cell.key, "failed", error=_one_line(exc))
+        return CellOutcome(cell.key, "failed", error=one_line(exc))

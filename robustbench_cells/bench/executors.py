@@ -24,7 +24,7 @@ from robustbench_cells.atomic import atomic_path
 from robustbench_cells.bench.scoring import score_probabilities
 from robustbench_cells.bench.store import Score
 from robustbench_cells.data.dataset import Dataset
-from robustbench_cells.errors import CellbenchError
+from robustbench_cells.errors import CellbenchError, one_line
 
 PROBS_FILENAME = "probs.npz"
 #: The split the shifted sets are drawn from.
@@ -123,11 +123,6 @@ def save_probs_atomic(path: Path, probs: dict[str, np.ndarray]) -> None:
         np.savez(tmp, **probs)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def score_rows(key: str, probs: dict[str, np.ndarray], data: PreparedData) -> list[Score]:
     """Score rows of a cell from its probabilities (``probs_key`` -> ``(N, C)``)."""
     rows = []
@@ -209,7 +204,7 @@ def execute_cell(job: CellJob, data: PreparedData, progress: ProgressFn | None =
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - a failing cell is recorded, the matrix goes on
-        error = _one_line(exc)
+        error = one_line(exc)
         if not isinstance(exc, CellbenchError) and os.environ.get("CELLBENCH_TRACEBACKS"):
             error += "\n" + traceback.format_exc()
         return CellOutcome(job.key, "failed", error=error)
@@ -289,7 +284,7 @@ class ProcessExecutor:
                     try:
                         pending[pool.submit(_process_work, job)] = job
                     except Exception as exc:  # the pool broke (a worker was killed, e.g. for memory)
-                        yield CellOutcome(job.key, "failed", error=f"worker process failed: {_one_line(exc)}")
+                        yield CellOutcome(job.key, "failed", error=f"worker process failed: {one_line(exc)}")
                 if not pending:
                     continue
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -298,7 +293,7 @@ class ProcessExecutor:
                     try:
                         yield fut.result()
                     except Exception as exc:  # the worker process died (e.g. killed for memory)
-                        yield CellOutcome(job.key, "failed", error=f"worker process failed: {_one_line(exc)}")
+                        yield CellOutcome(job.key, "failed", error=f"worker process failed: {one_line(exc)}")
 
 
 class RayExecutor:
@@ -335,7 +330,7 @@ class RayExecutor:
                 else:
                     ray.init(num_cpus=self.jobs, include_dashboard=False, runtime_env=env, log_to_driver=False)
             except Exception as exc:
-                raise CellbenchError(f"--executor ray: could not start/connect Ray ({_one_line(exc)})") from None
+                raise CellbenchError(f"--executor ray: could not start/connect Ray ({one_line(exc)})") from None
             started = True
         try:
             remote = ray.remote(num_cpus=1, max_retries=0)(_ray_work)
@@ -352,7 +347,7 @@ class RayExecutor:
                     try:
                         yield ray.get(ref)
                     except Exception as exc:  # the task's worker died
-                        yield CellOutcome(job.key, "failed", error=f"ray task failed: {_one_line(exc)}")
+                        yield CellOutcome(job.key, "failed", error=f"ray task failed: {one_line(exc)}")
         finally:
             if started:
                 ray.shutdown()

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from robustbench_cells.cli.console import console, err_console, user_text
+from robustbench_cells.errors import one_line
 from robustbench_cells.errors import CellbenchError
 
 def _input_path(spec: str) -> str | None:
@@ -135,8 +136,15 @@ def inspect_command(
     say(f"loaded {len(data)} images from {data.source} in {load_s:.1f} s")
     report = inspect_dataset(data, fence=fence, progress=say)
     report.seconds["load"] = load_s
-    figures = _write_figures(report, data, out_dir, top)
     result = report.to_json()
+    # the results first: a figure that fails to draw must not lose what was computed
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(result, indent=1))
+    try:
+        figures = _write_figures(report, data, out_dir, top)
+    except Exception as exc:  # noqa: BLE001 - reported, the tables and report.json stand
+        err_console.print(f"warning: figures not written: {one_line(exc)}", markup=False)
+        figures = []
     result["figures"] = [str(p) for p in figures]
     if clean is not None:
         plan = report.removal_plan()
