@@ -16,6 +16,7 @@ no filter process can be started, the import runs unfiltered.
 from __future__ import annotations
 
 import importlib.abc
+import logging
 import os
 import re
 import subprocess
@@ -125,9 +126,19 @@ class _TensorFlowImportFilter(importlib.abc.MetaPathFinder):
         return None
 
 
+def _not_retracing(record: logging.LogRecord) -> bool:
+    """False for tf.function's "triggered tf.function retracing" advice: every run predicts sets of
+    several sizes (and adapters copy models), so it fires on every run and says nothing to a user."""
+    return "tf.function retracing" not in record.getMessage()
+
+
 def install() -> None:
     """Filter the first TensorFlow import of this process (no-op if it already happened, if the
-    hook is already there, or if ``TF_CPP_MIN_LOG_LEVEL`` asks for INFO lines)."""
+    hook is already there, or if ``TF_CPP_MIN_LOG_LEVEL`` asks for INFO lines), and drop the
+    retracing advice from TensorFlow's Python logger."""
+    tf_logger = logging.getLogger("tensorflow")
+    if _not_retracing not in tf_logger.filters:
+        tf_logger.addFilter(_not_retracing)
     if "tensorflow" in sys.modules or any(isinstance(f, _TensorFlowImportFilter) for f in sys.meta_path):
         return
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):

@@ -122,3 +122,14 @@ def test_asking_for_info_lines_installs_nothing(monkeypatch):
     assert len(sys.meta_path) == len(before) + 1
 
 
+
+
+def test_retracing_advice_is_dropped_and_other_tensorflow_warnings_kept():
+    import logging
+
+    quiet_tf.install()
+    logger = logging.getLogger("tensorflow")
+    advice = logger.makeRecord("tensorflow", logging.WARNING, "f", 1,
+                               "5 out of the last 5 calls to <function> triggered tf.function retracing.", (), None)
+    other = logger.makeRecord("tensorflow", logging.WARNING, "f", 1, "something else", (), None)
+    assert not logger.filter(advice) and logger.filter(other)
