@@ -64,3 +64,28 @@ def test_remove_partial_files_keeps_finished_files(tmp_path):
     removed = {p.name for p in remove_partial_files(tmp_path)}
     assert removed == {"probs.npz.x1y2.npz", "meta.json.q.tmp"}
     assert sorted(p.name for p in cell.iterdir()) == ["meta.json", "model.keras", "notes.txt", "probs.npz"]
+
+
+def test_a_shift_returning_the_wrong_shape_stops_the_run_before_any_cell(tmp_path):
+    from robustbench_cells import plugins
+    from tests.bench.test_runner import MATRIX, TINY
+
+    plugin_dir = tmp_path / "bad"
+    plugin_dir.mkdir()
+    (plugin_dir / "bad_shift.py").write_text(
+        "from robustbench_cells import hookimpl\n"
+        "from robustbench_cells.registry import ShiftSpec\n"
+        "def _crop(images, level, rng):\n"
+        "    return images[:, 1:]\n"
+        "@hookimpl\n"
+        "def register_shifts(register):\n"
+        "    register(ShiftSpec('tiny_crop', 'geometric', _crop, (1, 2, 3, 4, 5)))\n")
+    plugins.configure(plugins_dirs=[TINY, plugin_dir])
+    out = tmp_path / "out"
+    with pytest.raises(CellbenchError, match="tiny_crop.*expected uint8"):
+        run_matrix(load_matrix(matrix_file(tmp_path, MATRIX)), RunOptions(out=out))
+    from robustbench_cells.bench.store import ResultStore
+
+    with ResultStore(out) as store:
+        statuses = [c.status for c in store.cells()]
+    assert statuses and set(statuses) == {"pending"}  # the cells are known, none was trained
