@@ -28,7 +28,7 @@ from robustbench_cells.data.splits import one_per_class
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.report import figures
 from robustbench_cells.report.tables import (
-    SUMMARY_COLUMNS, fmt_params, pct, recipe_labels, summary_row, unfinished_row,
+    SUMMARY_COLUMNS, fmt_params, pct, recipe_labels, severity_phrase, summary_row, unfinished_row,
 )
 
 Section = tuple[str, str]
@@ -134,7 +134,7 @@ def _summary_section(summary: RunSummary) -> str:
     metric = esc(summary.metric_label)
     out = [f"<h2>Summary: clean vs shifted test {metric} (%)</h2>",
            f'<p class="def">Best mean shifted {metric} first. <b>mean shifted</b> = mean test {metric} over every '
-           "(shift, severity 1-5) set; <b>worst family</b> = the family with the lowest mean; <b>gap</b> = clean "
+           f"(shift, {esc(severity_phrase(summary))}) set; <b>worst family</b> = the family with the lowest mean; <b>gap</b> = clean "
            "val &minus; mean shifted; <b>rBE</b> = relative balanced error against the reference cell (1 = as "
            "robust, &lt;1 = more robust); <b>ECE</b> = expected calibration error, mean over shifted sets.</p>",
            _table(columns, rows, numeric, classes)]

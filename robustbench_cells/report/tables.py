@@ -136,8 +136,8 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
     labels = recipe_labels(summary)
     shared = set(labels.values())
     one_recipe = len(shared) == 1
-    caption = ("mean shifted = mean over every (shift, severity 1-5) test set; gap = clean val - mean shifted; "
-               "rBE < 1 = more robust than the reference")
+    caption = (f"mean shifted = mean over every (shift, {severity_phrase(summary)}) test set; "
+               "gap = clean val - mean shifted; rBE < 1 = more robust than the reference")
     if one_recipe:
         caption = f"recipe: {shared.pop()}. " + caption
     rows = [(summary_row(c, labels[c.key]), "") for c in summary.done]
@@ -327,6 +327,24 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[i
     return lines
 
 
+def severity_phrase(summary: RunSummary) -> str:
+    """``severity 1-5``, ``severities 1, 3, 5``: the severities this run's shifted sets were made at."""
+    config = summary.run.config if summary.run else {}
+    levels = sorted(int(v) for v in (config.get("shifts") or {}).get("severities") or (1, 2, 3, 4, 5))
+    if len(levels) == 1:
+        return f"severity {levels[0]}"
+    if levels == list(range(levels[0], levels[-1] + 1)):
+        return f"severity {levels[0]}-{levels[-1]}"
+    return "severities " + ", ".join(map(str, levels))
+
+
+def md_text(text: str) -> str:
+    """User text for a Markdown table or heading: HTML and Markdown specials escaped."""
+    import html
+
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
 def to_markdown(summary: RunSummary) -> str:
     """The summary table (1) as GitHub Markdown (for BENCHMARKS.md), plus failed cells."""
     name = summary.run.name if summary.run else "run"
@@ -335,8 +353,8 @@ def to_markdown(summary: RunSummary) -> str:
     rows = [[summary_row(c, labels[c.key]).get(col, "-") for col in columns] for c in summary.done]
     right = {i for i, col in enumerate(columns)
              if col in NUMERIC_COLUMNS or col.startswith("target ")}
-    lines = [f"**{name}**: test {summary.metric_label} (%), best mean shifted first. Mean shifted = mean over every "
-             "(shift, severity 1-5) test set; gap = clean val - mean shifted.", ""]
+    lines = [f"**{md_text(name)}**: test {summary.metric_label} (%), best mean shifted first. Mean shifted = mean "
+             f"over every (shift, {severity_phrase(summary)}) test set; gap = clean val - mean shifted.", ""]
     lines += _md_table(columns, rows, right)
     failed = [c for c in summary.not_done]
     if failed:

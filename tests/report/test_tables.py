@@ -197,3 +197,18 @@ def test_json_turns_nan_into_null():
     assert json.loads(tables.dumps_json({"a": [float("nan"), 1.0], "b": {"c": float("inf")}})) == {
         "a": [None, 1.0], "b": {"c": None}}
 
+
+
+def test_captions_name_the_severities_run_and_markdown_escapes_the_run_name(tmp_path):
+    from tests.report.conftest import make_run
+
+    store = make_run(tmp_path / "r", run_config={"shifts": {"severities": [1, 3, 5]}})
+    summary = summarize_run(store)
+    assert tables.severity_phrase(summary) == "severities 1, 3, 5"
+    md = tables.to_markdown(summary)
+    assert "severities 1, 3, 5" in md and "severity 1-5" not in md
+    assert tables.md_text("<b>x</b>|y_*") == "&lt;b&gt;x&lt;/b&gt;\\|y\\_\\*"
+    store.close()
+    contiguous = make_run(tmp_path / "c", run_config={"shifts": {"severities": [2, 3, 4]}})
+    assert tables.severity_phrase(summarize_run(contiguous)) == "severity 2-4"
+    contiguous.close()
