@@ -75,6 +75,10 @@ def report_command(
     _check_out(out, run_dir)
     summary = load_summary(run_dir, reference, metric)
     detail = summary.get(cell) if cell else None
+    if detail is not None and detail.cell.status != "done":
+        # a failed or unfinished cell has no scores to tabulate: say why instead of an empty table
+        why = f"failed: {detail.cell.error}" if detail.cell.status == "failed" else f"is {detail.cell.status}"
+        raise CellbenchError(f"--cell {cell}: {detail.cell.model}/{detail.cell.augmentation} {why}")
     if fmt == "table" and out is not None:
         from rich.console import Console
 

@@ -142,3 +142,9 @@ def test_report_never_overwrites_the_runs_own_files(cli, run_dir, name):
     code, _, err = cli("report", run_dir, "-f", "csv", "-o", target)
     assert code == 2 and "is a file of the run" in err and err.count("\n") == 1
     assert (target.read_bytes() if target.exists() else None) == before
+
+
+def test_report_cell_of_a_failed_cell_shows_its_error(cli, run_dir):
+    code, out, err = cli("report", run_dir, "--cell", "zzfailed")
+    assert code == 2 and out == ""
+    assert err.strip() == "error: --cell zzfailed: big/simple failed: ValueError: bad input shape"
