@@ -8,7 +8,7 @@ name both plugins.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
 
@@ -42,16 +42,15 @@ class AugmentationSpec:
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     plugin: str = ""
+    choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # allowed values of string options
+
+    def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults merged with *options*, names, types and choices checked (one line on error)."""
+        return check_option_values(f"augmentation {self.name!r}", self.options, options, self.choices)
 
     def build(self, **options: Any) -> Callable[..., Any]:
-        """Instantiate the augmentation with *options* (validated against the declared ones)."""
-        for key in options:
-            if key not in self.options:
-                raise CellbenchError(
-                    f"augmentation {self.name!r}: unknown option {key!r}"
-                    f"{did_you_mean(key, self.options)}; options: {', '.join(self.options) or 'none'}"
-                )
-        return self.factory(**{**self.options, **options})
+        """Instantiate the augmentation with *options* (validated first)."""
+        return self.factory(**self.check_options(options))
 
 
 @dataclass(frozen=True)
@@ -97,17 +96,16 @@ class ModelSpec:
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     plugin: str = ""
+    choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # allowed values of string options
+
+    def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults merged with *options*, names, types and choices checked (one line on error)."""
+        return check_option_values(f"model {self.name!r}", self.options, options, self.choices)
 
     def build(self, input_shape: tuple[int, int, int], num_classes: int, weights: str | None = None,
               **options: Any) -> Any:
-        """Build the Keras model (validates option names)."""
-        for key in options:
-            if key not in self.options:
-                raise CellbenchError(
-                    f"model {self.name!r}: unknown option {key!r}{did_you_mean(key, self.options)}"
-                    f"; options: {', '.join(self.options) or 'none'}"
-                )
-        return self.builder(input_shape, num_classes, weights, **{**self.options, **options})
+        """Build the Keras model (validates its options first)."""
+        return self.builder(input_shape, num_classes, weights, **self.check_options(options))
 
 
 @dataclass(frozen=True)
@@ -219,3 +217,50 @@ class Registry(Generic[SpecT]):
 
     def __len__(self) -> int:
         return len(self._specs)
+
+
+def check_option_values(what: str, defaults: Mapping[str, Any], options: Mapping[str, Any],
+                        choices: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
+    """Defaults merged with *options*, each value checked against its default's type and *choices*.
+
+    The one place option values are validated, so a matrix with ``severity = "high"`` or
+    ``norm = "groupp"`` fails at validation, before any data is loaded, with one line naming the
+    option. An option whose default is ``None`` takes any value (its factory checks it).
+    """
+    choices = choices or {}
+    for key, value in options.items():
+        if key not in defaults:
+            raise CellbenchError(f"{what}: unknown option {key!r}{did_you_mean(key, defaults)}; "
+                                 f"options: {', '.join(defaults) or 'none'}")
+        default = defaults[key]
+        if key in choices and value not in choices[key]:
+            raise CellbenchError(f"{what}: option {key!r} = {value!r} is not one of "
+                                 f"{', '.join(map(str, choices[key]))}{did_you_mean(str(value), map(str, choices[key]))}")
+        expected = _option_type(default)
+        if expected is not None and not _fits(value, expected):
+            kind = {int: "a number", float: "a number", bool: "true or false", list: "a list", str: "a string"}
+            raise CellbenchError(f"{what}: option {key!r} = {value!r} must be {kind.get(expected, expected.__name__)} "
+                                 f"(default {default!r})")
+    return {**defaults, **options}
+
+
+def _option_type(default: Any) -> type | None:
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float)):
+        return float if isinstance(default, float) else int
+    if isinstance(default, (list, tuple)):
+        return list
+    return None  # strings and tables: some take several forms (a name or a list); choices and factories check
+
+
+def _fits(value: Any, expected: type) -> bool:
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected in (int, float):  # numbers are interchangeable (TOML writes 2 and 2.0 alike); ranges are the factory's
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is list:
+        return isinstance(value, (list, tuple))
+    return isinstance(value, expected)

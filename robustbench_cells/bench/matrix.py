@@ -191,6 +191,10 @@ def _models(where: _Where, value: Any) -> list[ModelEntry]:
             if opt not in spec.options:
                 raise where.error(f"{key}.options.{opt}", f"model {name!r} has no option {opt!r}"
                                   f"{did_you_mean(opt, spec.options)}; options: {', '.join(spec.options) or 'none'}")
+        try:
+            spec.check_options(options)  # values too: a typo fails here, not in every cell an hour later
+        except CellbenchError as exc:
+            raise where.error(f"{key}.options", str(exc)) from None
         out.append(ModelEntry(name, dict(options), dict(train)))
     labels = [_model_label(m) for m in out]
     dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
@@ -220,6 +224,10 @@ def _augmentation_step(where: _Where, key: str, step: Any) -> Any:
             if opt != "name" and opt not in spec.options:
                 raise where.error(f"{key}.{opt}", f"augmentation {name!r} has no option {opt!r}"
                                   f"{did_you_mean(opt, spec.options)}; options: {', '.join(spec.options) or 'none'}")
+        try:
+            spec.check_options({k: v for k, v in step.items() if k != "name"})
+        except CellbenchError as exc:
+            raise where.error(key, str(exc)) from None
         return dict(step)
     raise where.error(key, f"must be an augmentation name, a table with 'name', or a list of them, got {step!r}")
 

@@ -129,3 +129,29 @@ def test_shipped_matrices_validate(path):
     matrix = load_matrix(path)
     assert matrix.models and matrix.augmentations
     assert expand_cells(matrix, "fingerprint")
+
+
+@pytest.mark.parametrize("models, augmentations, message", [
+    ('[{ name = "simple_cnn", options = { norm = "groupp" } }]', '["none"]',
+     r"models\[0\].options: model 'simple_cnn': option 'norm' = 'groupp' is not one of batch, group, frozen_batch "
+     r"\(did you mean: group"),
+    ('[{ name = "simple_cnn", options = { dropout = "lots" } }]', '["none"]',
+     r"models\[0\].options: model 'simple_cnn': option 'dropout' = 'lots' must be a number"),
+    ('["simple_cnn"]', '[{ name = "augmix", severity = "high" }]',
+     r"augmentations\[0\]: augmentation 'augmix': option 'severity' = 'high' must be a number"),
+])
+def test_option_values_are_checked_before_any_data_is_loaded(tmp_path, models, augmentations, message):
+    plugins.configure()  # the built-ins
+    text = (f'name = "t"\ndata = "folder:/nonexistent/never/loaded"\nimage_size = 32\nseeds = [0]\n'
+            f"models = {models}\naugmentations = {augmentations}\n")
+    with pytest.raises(CellbenchError, match=message) as info:
+        load_matrix(write(tmp_path, text))
+    assert "\n" not in str(info.value)
+
+
+def test_good_option_values_pass(tmp_path):
+    plugins.configure()
+    text = ('name = "t"\ndata = "synthetic:80"\nimage_size = 32\nseeds = [0]\n'
+            'models = [{ name = "simple_cnn", options = { norm = "group", dropout = 0 } }]\n'
+            'augmentations = [{ name = "augmix", severity = 2 }]\n')
+    assert load_matrix(write(tmp_path, text)).models[0].options == {"norm": "group", "dropout": 0}
