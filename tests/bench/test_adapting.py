@@ -7,13 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robustbench_cells import plugins
 from robustbench_cells.bench.matrix import cell_label, expand_cells, load_matrix, select_cells
 from robustbench_cells.bench.runner import RunOptions, run_matrix
 from robustbench_cells.bench.store import ResultStore
 from robustbench_cells.errors import CellbenchError
-
-TINY = Path(__file__).parent / "tiny_plugins"
+from tests.bench.test_runner import tiny_env  # noqa: F401 - the tiny plugins and a fresh cache
 
 MATRIX = """
 name = "tiny-adapt"
@@ -31,12 +29,6 @@ include = ["tiny_*"]
 severities = [1]
 max_images = 24
 """
-
-
-@pytest.fixture(autouse=True)
-def tiny_env(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("CELLBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
-    plugins.configure(plugins_dirs=[TINY])
 
 
 def write(tmp_path: Path, adapters: str) -> Path:
