@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from robustbench_cells import plugins
+# augmentation_label and AugmentationArg are re-exported: callers import them from here
+from robustbench_cells.augchain import AugmentationArg, AugmentationChain, ChainStep, augmentation_label
 from robustbench_cells.data.dataset import Dataset
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.registry import AugmentationSpec, Registry
 
-AugmentationArg = None | str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]]
+__all__ = ["AugmentationArg", "AugmentationStep", "TrainingBatches", "apply_batch_steps", "apply_image_steps",
+           "augmentation_label", "resolve_augmentation"]
 _ORDER, _BATCH = 0, 1  # seed-sequence tags: epoch order vs. per-batch augmentation
 
 
@@ -43,64 +45,26 @@ class AugmentationStep:
 
     @property
     def label(self) -> str:
-        if not self.options:
-            return self.spec.name
-        opts = ",".join(f"{k}={v!r}" for k, v in sorted(self.options.items()))
-        return f"{self.spec.name}({opts})"
-
-
-def _entries(augmentation: AugmentationArg) -> list[tuple[str, dict[str, Any]]]:
-    """Normalise the user's augmentation argument to ``[(name, options), ...]``."""
-    if augmentation is None:
-        return []
-    if isinstance(augmentation, (str, Mapping)):
-        augmentation = [augmentation]
-    if not isinstance(augmentation, Sequence):
-        raise CellbenchError(f"augmentation must be a name, a list of names or {{name=..., options}} tables, "
-                             f"got {type(augmentation).__name__}")
-    out = []
-    for entry in augmentation:
-        if isinstance(entry, str):
-            name, options = entry.strip(), {}
-        elif isinstance(entry, Mapping):
-            options = dict(entry)
-            name = options.pop("name", None)
-            if not isinstance(name, str):
-                raise CellbenchError(f"augmentation table {dict(entry)!r} has no 'name'")
-        else:
-            raise CellbenchError(f"augmentation entry must be a name or a table, got {entry!r}")
-        if name != "none":
-            out.append((name, options))
-    return out
+        return ChainStep(self.spec.name, self.options).label
 
 
 def resolve_augmentation(augmentation: AugmentationArg,
                          registry: Registry[AugmentationSpec] | None = None) -> list[AugmentationStep]:
-    """Build every augmentation of *augmentation*; per-image steps first, then batch steps.
+    """Build every augmentation of *augmentation* (any form :class:`AugmentationChain` parses).
 
-    Within each kind the user's order is kept (so ``["mixup", "simple"]`` still runs simple
-    first: batch ops need whole, already-augmented batches). Unknown names and bad options raise
+    Returned in run order (:meth:`AugmentationChain.run_order`): per-image steps first, then batch
+    steps, each kind in the user's order (so ``["mixup", "simple"]`` still runs simple first: batch
+    ops need whole, already-augmented batches). Unknown names and bad options raise
     :class:`CellbenchError`.
     """
-    registry = registry if registry is not None else plugins.augmentations()
     steps = []
-    for name, options in _entries(augmentation):
-        spec = registry.get(name)
-        fn = spec.build(**options)
+    for step, spec in AugmentationChain.parse(augmentation).run_order(registry):
+        fn = spec.build(**step.options)
         if not callable(fn):
-            raise CellbenchError(f"augmentation {name!r} (plugin {spec.plugin!r}): factory returned "
+            raise CellbenchError(f"augmentation {step.name!r} (plugin {spec.plugin!r}): factory returned "
                                  f"{type(fn).__name__}, not a function")
-        steps.append(AugmentationStep(spec, options, fn))
-    return [s for s in steps if s.spec.kind == "image"] + [s for s in steps if s.spec.kind == "batch"]
-
-
-def augmentation_label(augmentation: AugmentationArg) -> str:
-    """A short stable label, e.g. ``"simple+mixup"`` or ``"none"`` (options shown when given)."""
-    parts = []
-    for name, options in _entries(augmentation):
-        opts = ",".join(f"{k}={v!r}" for k, v in sorted(options.items()))
-        parts.append(f"{name}({opts})" if opts else name)
-    return "+".join(parts) or "none"
+        steps.append(AugmentationStep(spec, dict(step.options), fn))
+    return steps
 
 
 def apply_image_steps(steps: Sequence[AugmentationStep], images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -137,8 +101,8 @@ def apply_batch_steps(steps: Sequence[AugmentationStep], x: np.ndarray, y: np.nd
 class TrainingBatches:
     """Reproducible augmented training batches over a :class:`Dataset`.
 
-    - ``augmentation``: ``None``/``"none"``, a name, a list of names, or ``{"name": ..., **options}``
-      tables (see :func:`resolve_augmentation`).
+    - ``augmentation``: ``None``/``"none"``, a name, a list of names, ``{"name": ..., **options}``
+      tables, or an :class:`~robustbench_cells.augchain.AugmentationChain` (see :func:`resolve_augmentation`).
     - ``len(tb)``: steps per epoch (the last batch may be smaller).
     - ``tb.epoch(i)`` yields ``(x float32 (B,H,W,3) on 0..255, y float32 (B,C))``; reshuffled every
       epoch; identical for the same ``(seed, i)``.
@@ -163,8 +127,9 @@ class TrainingBatches:
         self.seed = int(seed)
         self.balance = balance
         self.jsd_views = jsd_views
-        self.steps = resolve_augmentation(augmentation, registry)
-        self.label = augmentation_label(augmentation)
+        chain = AugmentationChain.parse(augmentation)
+        self.steps = resolve_augmentation(chain, registry)
+        self.label = chain.label
         if jsd_views and any(s.spec.kind == "batch" for s in self.steps):
             raise CellbenchError(f"augmentation {self.label!r}: jsd_views cannot be combined with batch "
                                  "augmentations (mixup/cutmix change the labels)")

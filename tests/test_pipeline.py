@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from robustbench_cells import hookimpl, plugins
+from robustbench_cells.augchain import AugmentationChain
 from robustbench_cells.data.dataset import Dataset
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.pipeline import TrainingBatches, augmentation_label, resolve_augmentation
@@ -73,6 +74,11 @@ def test_composition_runs_image_ops_then_batch_ops():
     assert [s.spec.name for s in steps] == ["simple", "mixup"]
     assert augmentation_label(["simple", "mixup"]) == "simple+mixup"
     assert augmentation_label(None) == augmentation_label("none") == "none"
+    # the one label format, the one stored cells carry (no quotes around text values)
+    tb = TrainingBatches(_dataset(), [{"name": "simple", "flip": "both"}, "mixup"], batch_size=8)
+    assert tb.label == "simple(flip=both)+mixup" and tb.steps[0].label == "simple(flip=both)"
+    chain = AugmentationChain.from_label(tb.label)
+    assert [s.spec.name for s in TrainingBatches(_dataset(), chain, batch_size=8).steps] == ["simple", "mixup"]
     tb = TrainingBatches(_dataset(), ["simple", "mixup"], batch_size=8, seed=0)
     x, y = next(tb.epoch(0))
     assert np.allclose(y.sum(1), 1) and (y.max(1) < 1).any()  # soft labels from mixup

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import typer
 
+from robustbench_cells.augchain import AugmentationChain, augmentation_label, parse_value
 from robustbench_cells.plotting import plain_text
 from robustbench_cells.cli.preview_io import check_png, load_preview_data, save_figure, show_image
 from robustbench_cells.data.splits import one_per_class
@@ -18,17 +18,21 @@ preview_app = typer.Typer(help="Preview training augmentations on real images.",
 
 
 def parse_augmentation(name: str, options: list[str]) -> list[dict[str, Any]]:
-    """``"simple+mixup"`` (or ``"simple,mixup"``) plus ``KEY=VALUE`` / ``NAME.KEY=VALUE`` options
-    -> the pipeline's list of ``{"name": ..., **options}`` tables. Values are Python literals
-    (``0.5``, ``(0.8, 1.2)``, ``['noise']``) or plain strings."""
-    names = [n.strip() for n in name.replace(",", "+").split("+") if n.strip()]
-    if not names:
+    """An augmentation label (``"simple+mixup"``, ``"simple,mixup"``, ``"simple(rotation=30)"``, see
+    :meth:`AugmentationChain.from_label`) plus ``KEY=VALUE`` / ``NAME.KEY=VALUE`` options -> the
+    pipeline's list of ``{"name": ..., **options}`` tables. Values are read by
+    :func:`~robustbench_cells.augchain.parse_value`: Python literals (``0.5``, ``(0.8, 1.2)``,
+    ``['noise']``) or plain strings."""
+    if not name.strip():
         raise CellbenchError("augmentation NAME is empty (see `cellbench ls augmentations`)")
-    tables: list[dict[str, Any]] = [{"name": n} for n in names]
+    tables = AugmentationChain.from_label(name).tables()
+    names = [t["name"] for t in tables]
     for item in options:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise CellbenchError(f"--option {item!r}: expected KEY=VALUE (or NAME.KEY=VALUE)")
+        if not tables:
+            raise CellbenchError(f"--option {item!r}: augmentation {name!r} takes no options")
         key = key.strip()
         target, _, opt = key.rpartition(".")
         if target:
@@ -39,12 +43,8 @@ def parse_augmentation(name: str, options: list[str]) -> list[dict[str, Any]]:
             matches = tables
         else:
             raise CellbenchError(f"--option {item!r}: say which augmentation, e.g. {names[0]}.{key}=...")
-        try:
-            value: Any = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            value = raw.strip()
         for table in matches:
-            table[opt] = value
+            table[opt] = parse_value(raw)
     return tables
 
 
@@ -61,8 +61,7 @@ def augmentation_grid(images: np.ndarray, labels: np.ndarray, class_names: tuple
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from robustbench_cells.pipeline import (apply_batch_steps, apply_image_steps, augmentation_label,
-                                            resolve_augmentation)
+    from robustbench_cells.pipeline import apply_batch_steps, apply_image_steps, resolve_augmentation
 
     steps = resolve_augmentation(augmentation)
     n, c = len(images), len(class_names)
@@ -92,7 +91,8 @@ def augmentation_grid(images: np.ndarray, labels: np.ndarray, class_names: tuple
 
 @preview_app.command("augmentation")
 def augmentation_command(
-    name: str = typer.Argument(..., help="Augmentation name, or several joined by '+': simple+mixup."),
+    name: str = typer.Argument(..., help="Augmentation name, or several joined by '+': simple+mixup; "
+                                         "options in a label work too: 'simple(rotation=30)+mixup'."),
     out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
     data: str = typer.Option("synthetic", "--data", help="Data set spec (synthetic, folder:PATH, npz:PATH, ...)."),
     count: int = typer.Option(8, "--count", "-n", help="How many images (rows); one per class in turn."),
@@ -118,7 +118,7 @@ def augmentation_command(
     fig = augmentation_grid(dataset.images[sel], dataset.labels[sel], dataset.class_names, augmentation,
                             copies=copies, seed=seed)
     save_figure(fig, out)
-    console.print(f"wrote {out} ({len(sel)} images x {copies} draws of {name}, data {data})")
+    console.print(f"wrote {out} ({len(sel)} images x {copies} draws of {augmentation_label(augmentation)}, data {data})")
 
 
 @plain_text()  # class and file names are user text, never mathtext

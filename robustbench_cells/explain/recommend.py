@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from robustbench_cells.augchain import NONE, AugmentationChain
+
 #: The estimate the recommendation ranks by, then the fall-backs. Chosen from benchmarks/explain_eval.py
 #: on PBC (docs/explain.md): the shift-based estimates had a third of ATC's error there, because
 #: under-trained CNNs stay confident on shifted images.
@@ -125,7 +127,8 @@ def suggest_augmentations(cells: Sequence[Mapping[str, Any]], matches: Sequence[
         mean = float(np.mean(accs))
         out.append({"augmentation": aug, "matched_accuracy": mean,
                     "gain_over_none": None if baseline is None else mean - baseline, "tried": True})
-    tried = {part for aug in by_aug for part in aug.split("+")}
+    # every augmentation name of every tried chain ("simple(rotation=0)+mixup" -> simple, mixup); "none" too
+    tried = {NONE} | {name for aug in by_aug for name in AugmentationChain.from_label(aug).names}
     for name, family in sorted(augmentation_families.items()):
         if name in tried:
             continue

@@ -39,6 +39,19 @@ def test_parse_augmentation_options():
         parse_augmentation("simple", ["rotation"])
 
 
+def test_parse_augmentation_reads_a_stored_cell_label():
+    # a cell label from a run, options and all; -O adds to (or overrides) what the label says
+    assert parse_augmentation("simple(flip=horizontal,rotation=30)+mixup", ["mixup.alpha=0.4", "simple.rotation=5"]) == [
+        {"name": "simple", "flip": "horizontal", "rotation": 5}, {"name": "mixup", "alpha": 0.4}]
+    assert parse_augmentation("none", []) == []
+    with pytest.raises(CellbenchError, match="'none' takes no options"):
+        parse_augmentation("none", ["alpha=1"])
+    with pytest.raises(CellbenchError, match="'cutmix' is not one of simple, mixup"):
+        parse_augmentation("simple+mixup", ["cutmix.alpha=1"])
+    with pytest.raises(CellbenchError, match="unbalanced"):
+        parse_augmentation("simple(rotation=3", [])
+
+
 def test_preview_mask_and_overview(tmp_path, cli):
     for command in (("preview", "mask", "-n", "4"), ("preview", "overview", "--names", "simple", "-k", "2")):
         out = tmp_path / f"{command[1]}.png"

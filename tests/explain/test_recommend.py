@@ -47,3 +47,13 @@ def test_recommend_without_estimates():
     rec = recommend([{"key": "a", "model": "m", "augmentation": "none", "estimates": {}, "accuracy": {}}],
                     [], [], 1.0)
     assert rec["cells"] == [] and rec["confidence"] == "none"
+
+
+def test_tried_augmentations_are_read_from_labels_with_options():
+    # "simple(rotation=0)+mixup" tried simple and mixup; a "+" inside the options is no step separator
+    cells = [cell("a", "none", 0.60, 0.55), cell("b", "simple(rotation=0)+mixup", 0.70, 0.65),
+             cell("c", "noise_aug(sigma=1+2)", 0.65, 0.60)]
+    rec = recommend(cells, [fam("blur", 0.9, 0.9)], [("blur", 3)], nearest_distance=0.5,
+                    augmentation_families={"simple": "blur", "mixup": "blur", "noise_aug": "blur", "defocus": "blur"})
+    untried = [a["augmentation"] for a in rec["augmentations"] if not a["tried"]]
+    assert untried == ["defocus"]
