@@ -8,6 +8,7 @@ name both plugins.
 from __future__ import annotations
 
 import fnmatch
+import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
@@ -32,7 +33,8 @@ class AugmentationSpec:
     ``kind="batch"``: ``factory(**options)`` returns
     ``fn(images_float32 (N,H,W,3) in 0..255, labels_float32 (N,C), rng) -> (images, labels)``
     (MixUp, CutMix: they mix labels too).
-    ``options`` holds the default options; unknown option names are refused by :meth:`build`.
+    ``options`` is derived from ``factory``'s keyword defaults (see :func:`option_defaults`, which
+    also says what an ``options=`` given here may do); unknown option names are refused by :meth:`build`.
     """
 
     name: str
@@ -43,6 +45,10 @@ class AugmentationSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     plugin: str = ""
     choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # allowed values of string options
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", option_defaults(f"augmentation {self.name!r}", self.factory, 0,
+                                                            self.options))
 
     def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults merged with *options*, names, types and choices checked (one line on error)."""
@@ -83,7 +89,8 @@ class ModelSpec:
 
     ``builder(input_shape, num_classes, weights, **options) -> keras.Model``. The model takes
     float32 images on the 0..255 scale and does its own preprocessing inside (so a saved model
-    carries it). ``weights`` is ``None``, ``"imagenet"`` or a file path.
+    carries it). ``weights`` is ``None``, ``"imagenet"`` or a file path. ``options`` is derived
+    from the builder's keyword defaults after those three arguments (see :func:`option_defaults`).
     """
 
     name: str
@@ -97,6 +104,9 @@ class ModelSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     plugin: str = ""
     choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # allowed values of string options
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", option_defaults(f"model {self.name!r}", self.builder, 3, self.options))
 
     def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults merged with *options*, names, types and choices checked (one line on error)."""
@@ -139,28 +149,29 @@ class AdapterSpec:
       (at most one per chain, last).
 
     ``context`` is a :class:`robustbench_cells.adapters.AdaptContext` (model, meta, training-set
-    statistics, notes). Adapters never receive labels. ``options`` holds the defaults; unknown
-    option names are refused by :meth:`check_options`. ``reference`` cites the method's source.
+    statistics, notes). Adapters never receive labels. ``options`` is derived from ``fn``'s keyword
+    defaults after those three arguments (see :func:`option_defaults`; ``options`` stays the third
+    positional field so older plugins keep working); unknown option names, wrong types and values
+    outside ``choices`` are refused by :meth:`check_options`. ``reference`` cites the method's source.
     """
 
     name: str
     description: str
-    options: Mapping[str, Any]
-    fn: Callable[..., Any]
+    options: Mapping[str, Any] | None = None
+    fn: Callable[..., Any] = None  # type: ignore[assignment]  # required: checked in __post_init__
     stage: Literal["image", "model", "predict"] = "model"
     reference: str = ""
     plugin: str = ""
+    choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # allowed values of string options
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise CellbenchError(f"adapter {self.name!r}: fn must be a function, got {type(self.fn).__name__}")
+        object.__setattr__(self, "options", option_defaults(f"adapter {self.name!r}", self.fn, 3, self.options))
 
     def check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Defaults merged with *options*; an unknown name is a :class:`CellbenchError` naming it."""
-        options = dict(options or {})
-        for key in options:
-            if key not in self.options:
-                raise CellbenchError(
-                    f"adapter {self.name!r}: unknown option {key!r}"
-                    f"{did_you_mean(key, self.options)}; options: {', '.join(self.options) or 'none'}"
-                )
-        return {**self.options, **options}
+        """Defaults merged with *options*, names, types and choices checked (one line on error)."""
+        return check_option_values(f"adapter {self.name!r}", self.options, dict(options or {}), self.choices)
 
 
 SpecT = TypeVar("SpecT", AugmentationSpec, ShiftSpec, ModelSpec, DatasetSpec, AdapterSpec)
@@ -219,6 +230,62 @@ class Registry(Generic[SpecT]):
         return len(self._specs)
 
 
+def option_defaults(what: str, factory: Callable[..., Any], passed: int,
+                    declared: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A plugin's option defaults, read from *factory*'s signature: declared once, where they are used.
+
+    The options are the keyword parameters with a default after the first *passed* positional
+    ones (which cellbench passes itself: 0 for augmentation factories, 3 for model builders and
+    adapters), in signature order. *declared* is a spec's ``options=``, still accepted so plugins
+    written before this rule keep working; it is checked, not trusted:
+
+    - an option the signature has a default for must have the same default there (a mismatch is
+      a :class:`CellbenchError` naming the option: two defaults would disagree at some point);
+    - an option the signature names without a default, or any option of a factory that takes
+      ``**kwargs`` (or whose signature cannot be read), takes its default from *declared*, the only
+      source then;
+    - an option the factory does not take is an error.
+
+    A parameter left without any default is an error too: :meth:`build` passes only the defaults
+    and the user's options, so the factory could never be called.
+    """
+    declared = dict(declared or {})
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C callable without a readable signature
+        return declared
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    skipped = [p for p in params if p.kind in positional][:passed]
+    named = [p for p in params if p not in skipped and p.kind in (*positional, inspect.Parameter.KEYWORD_ONLY)]
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    defaults = {p.name: p.default for p in named if p.default is not inspect.Parameter.empty}
+    for key, value in declared.items():
+        if key in defaults:
+            if not _same_default(value, defaults[key]):
+                raise CellbenchError(f"{what}: option {key!r}: options= says {value!r} but the factory's default is "
+                                     f"{defaults[key]!r} (declare defaults once, in the factory's signature)")
+        elif not takes_kwargs and key not in {p.name for p in named}:
+            raise CellbenchError(f"{what}: options= names {key!r}, which the factory does not take"
+                                 f"{did_you_mean(key, [p.name for p in named])}")
+    missing = [p.name for p in named if p.default is inspect.Parameter.empty and p.name not in declared]
+    if missing:
+        raise CellbenchError(f"{what}: parameter {missing[0]!r} of the factory has no default "
+                             "(options are defaults a user may override)")
+    return {**defaults, **{k: v for k, v in declared.items() if k not in defaults}}
+
+
+def _same_default(a: Any, b: Any) -> bool:
+    """Equal defaults, a list and a tuple of the same items alike (TOML and Python spell pairs differently)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_default(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. arrays: ambiguous truth value
+        return a is b
+
+
 def check_option_values(what: str, defaults: Mapping[str, Any], options: Mapping[str, Any],
                         choices: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
     """Defaults merged with *options*, each value checked against its default's type and *choices*.
@@ -264,3 +331,42 @@ def _fits(value: Any, expected: type) -> bool:
     if expected is list:
         return isinstance(value, (list, tuple))
     return isinstance(value, expected)
+
+
+@dataclass(frozen=True)
+class ReportFormatSpec:
+    """An output format of ``cellbench report --format NAME`` (hook ``register_report_formats``).
+
+    ``render(ctx) -> str`` makes the whole report as text from a
+    :class:`robustbench_cells.report.context.ReportContext` (``ctx.summary``, ``ctx.run_dir``,
+    ``ctx.cell``, ``ctx.samples``). It goes to stdout, or to ``--out``; a format with a
+    ``default_file`` (``"report.html"``) is always written to a file, ``RUN_DIR/<default_file>``
+    unless ``--out`` says otherwise. ``show(ctx, console)``, if given, draws the report on a rich
+    console instead when it goes to the terminal (the ``table`` format: colours, the terminal's width).
+    """
+
+    name: str
+    description: str
+    render: Callable[[Any], str]
+    default_file: str | None = None
+    show: Callable[[Any, Any], None] | None = None
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class ReportSectionSpec:
+    """A section of the HTML report (hook ``register_report_sections``).
+
+    ``build(ctx) -> (title, html_fragment) | [(title, html_fragment), ...] | None`` (None: nothing
+    to show for this run). Sections appear by ``order``, then name: the built-ins use 10-90 (summary 10,
+    grid 20, curves 30, targets 40, cell 50, samples 60, explain 90), so the default 100 puts a
+    plugin's section after them. Titles are escaped; fragments are inserted as given (escape user text
+    with ``report.html.esc``, embed images with ``report.html.img_tag``). A section that raises
+    becomes a note naming it, not a crashed report.
+    """
+
+    name: str
+    build: Callable[[Any], Any]
+    description: str = ""
+    order: int = 100
+    plugin: str = ""

@@ -153,9 +153,15 @@ def test_nan_loss_raises_training_diverged(toy):
 
 def test_jsd_loss_trains_on_augmix_views(toy):
     train, val = toy
+    # One step (batch = the whole set), same seed: the same views and start, so the two losses differ
+    # by exactly jsd_weight x the views' Jensen-Shannon divergence, which is > 0 for distinct views.
+    runs = {w: T.train_cell("simple_cnn", train, val, augmentation="augmix", seed=0,
+                            recipe=T.Recipe.from_dict({"epochs": 1, "batch_size": 128, "jsd": True, "jsd_weight": w}))
+            for w in (0, 12)}
+    assert math.isfinite(runs[0].history["loss"][0])
+    assert runs[12].history["loss"][0] > runs[0].history["loss"][0]
+    assert not _weights_equal(runs[0].model, runs[12].model)  # the consistency term moves the weights
     recipe = T.Recipe.from_dict({"epochs": 1, "batch_size": 32, "jsd": True, "jsd_weight": 12})
-    r = T.train_cell("simple_cnn", train, val, augmentation="augmix", recipe=recipe, seed=0)
-    assert math.isfinite(r.history["loss"][0])
     with pytest.raises(CellbenchError, match="jsd_views cannot be combined"):
         T.train_cell("simple_cnn", train, val, augmentation="mixup", recipe=recipe, seed=0)
 
@@ -212,7 +218,8 @@ def test_save_load_round_trip(trained, toy, tmp_path):
     assert loaded_meta["class_names"] == list(CELL_CLASSES)
     assert loaded_meta["input_size"] == [24, 24] and loaded_meta["seed"] == 0
     assert loaded_meta["data_fingerprint"] == toy[0].fingerprint()
-    assert loaded_meta["recipe"]["epochs"] == 1 and "keras" in loaded_meta["versions"]
+    assert loaded_meta["recipe"]["epochs"] == 1 and loaded_meta["versions"] == T.versions()
+    assert {"cellbench", "python", "keras", "numpy"} <= set(loaded_meta["versions"])
     model2, meta2 = T.load_model(folder / "model.keras")
     assert meta2 == loaded_meta
 

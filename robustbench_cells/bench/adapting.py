@@ -17,14 +17,11 @@ import numpy as np
 
 from robustbench_cells.bench.executors import (
     PROBS_FILENAME,
-    SHIFT_SPLIT,
-    TARGET_SPLIT,
     CellOutcome,
     PreparedData,
-    probs_key,
+    evaluation_sets,
     save_probs_atomic,
     score_rows,
-    shifted_images,
 )
 from robustbench_cells.bench.store import Cell, ResultStore
 from robustbench_cells.errors import one_line
@@ -46,17 +43,11 @@ def adapt_cell(cell: Cell, store: ResultStore, data: PreparedData, matrix: "Matr
     try:
         context = AdaptContext.from_cell(run_dir / "cells" / base.key)
         seed = int(cfg["seed"])
-        sets: dict[str, np.ndarray] = {probs_key("val"): data.val.images, probs_key("test"): data.test.images}
-        cache_root = str(ShiftCache().root)
-        for shift in matrix.shifts:
-            for severity in matrix.severities:
-                sets[probs_key(SHIFT_SPLIT, shift, severity)] = shifted_images(data, shift, severity,
-                                                                               matrix.shift_seed, cache_root)
-        for name, target in data.targets.items():
-            sets[probs_key(TARGET_SPLIT, name)] = target.images
+        sets = evaluation_sets(data, [(shift, severity) for shift in matrix.shifts for severity in matrix.severities],
+                               matrix.shift_seed, str(ShiftCache().root))
         # each set is adapted on its own: an adapter never pools evaluation sets
-        probs = {k: np.asarray(adapt_predict(cfg["adapter"], context, images, seed=seed), dtype=np.float32)
-                 for k, images in sets.items()}
+        probs = {key: np.asarray(adapt_predict(cfg["adapter"], context, images, seed=seed), dtype=np.float32)
+                 for key, _label, images in sets}
         cell_dir = run_dir / "cells" / cell.key
         cell_dir.mkdir(parents=True, exist_ok=True)
         save_probs_atomic(cell_dir / PROBS_FILENAME, probs)

@@ -50,10 +50,20 @@ class PreparedData:
     shift_fingerprint: str = ""
     #: ``[[targets]]`` of the matrix, at the run's size with the run's class numbering (bench/rundata.py)
     targets: dict[str, Dataset] = field(default_factory=dict)
+    #: the training images' statistics for test-time adapters (:func:`robustbench_cells.adapters.train_stats`)
+    train_stats: dict[str, Any] | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.train.class_names
+
+    def training_stats(self) -> dict[str, Any]:
+        """The training set's adapter statistics, computed on first use and kept: one pass per run."""
+        if self.train_stats is None:
+            from robustbench_cells.adapters import train_stats
+
+            self.train_stats = train_stats(self.train.images)
+        return self.train_stats
 
     def save(self, folder: Path) -> None:
         """Write the arrays as ``.npy`` so worker processes can memory-map them."""
@@ -65,7 +75,8 @@ class PreparedData:
             np.save(folder / f"{name}.labels.npy", ds.labels)
         (folder / "meta.json").write_text(json.dumps({"class_names": list(self.class_names),
                                                       "shift_fingerprint": self.shift_fingerprint,
-                                                      "targets": list(self.targets)}))
+                                                      "targets": list(self.targets),
+                                                      "train_stats": self.train_stats}))
 
     @classmethod
     def load(cls, folder: Path) -> PreparedData:
@@ -80,7 +91,8 @@ class PreparedData:
                               np.load(folder / f"target{i}.labels.npy"), tuple(meta["class_names"]),
                               source=f"prepared[target {t}]")
                    for i, t in enumerate(meta.get("targets", []))}
-        return cls(**parts, shift_fingerprint=meta["shift_fingerprint"], targets=targets)
+        return cls(**parts, shift_fingerprint=meta["shift_fingerprint"], targets=targets,
+                   train_stats=meta.get("train_stats"))
 
 
 @dataclass(frozen=True)
@@ -132,9 +144,8 @@ def score_rows(key: str, probs: dict[str, np.ndarray], data: PreparedData) -> li
             labels = data.targets[shift].labels
         else:
             labels = data.shift_base.labels if shift != "clean" else getattr(data, split).labels
-        s = score_probabilities(p, labels, len(data.class_names))
-        rows.append(Score(key, split, shift, int(severity), s.accuracy, s.balanced_accuracy, s.per_class,
-                          s.mean_confidence, s.ece, s.n))
+        rows.append(score_probabilities(p, labels, len(data.class_names), cell_key=key, split=split, shift=shift,
+                                        severity=int(severity)))
     return rows
 
 
@@ -144,6 +155,22 @@ def shifted_images(data: PreparedData, shift: str, severity: int, seed: int, cac
 
     cache = ShiftCache(cache_root)  # None: the default root ($CELLBENCH_CACHE/shifts)
     return cache.get(data.shift_base.images, data.shift_fingerprint, shift, severity, seed)
+
+
+def evaluation_sets(data: PreparedData, shift_sets: Sequence[tuple[str, int]], shift_seed: int,
+                    cache_root: str | None) -> Iterator[tuple[str, str, np.ndarray]]:
+    """Every set a cell is scored on, in order: ``(probs_key, progress label, images)``.
+
+    Clean val and test, each shifted set (read back from the shift cache one at a time, so a
+    run never holds the whole suite in memory), then each ``[[targets]]`` set.
+    """
+    for split in ("val", "test"):
+        yield probs_key(split), f"clean {split}", getattr(data, split).images
+    for shift, severity in shift_sets:
+        yield (probs_key(SHIFT_SPLIT, shift, severity), f"{shift} s{severity}",
+               shifted_images(data, shift, severity, shift_seed, cache_root))
+    for name, target in data.targets.items():  # external test sets (another lab), scored like a shift
+        yield probs_key(TARGET_SPLIT, name), f"target {name}", target.images
 
 
 def execute_cell(job: CellJob, data: PreparedData, progress: ProgressFn | None = None) -> CellOutcome:
@@ -173,27 +200,18 @@ def execute_cell(job: CellJob, data: PreparedData, progress: ProgressFn | None =
         meta = training.model_meta(cfg["model"], data.train, augmentation=cfg["augmentation"], recipe=recipe,
                                    seed=int(cfg["seed"]), model_options=model_options, result=result,
                                    cell_key=job.key, cell=job.label)
-        from robustbench_cells.adapters import META_KEY, train_stats
+        from robustbench_cells.adapters import META_KEY
 
-        meta[META_KEY] = train_stats(data.train.images, seed=int(cfg["seed"]))  # for test-time adapters
+        meta[META_KEY] = data.training_stats()  # for test-time adapters
         saved = Path(training.save_model(result.model, meta, cell_dir)) / training.MODEL_FILE
 
         t0 = time.perf_counter()
         probs: dict[str, np.ndarray] = {}
-        total = 2 + len(job.shift_sets)
-        for i, split in enumerate(("val", "test")):
-            report({"stage": "eval", "cell": job.label, "done": i, "total": total, "set": f"clean {split}"})
-            probs[probs_key(split)] = training.predict_proba(result.model, getattr(data, split).images,
-                                                             job.predict_batch_size)
-        for i, (shift, severity) in enumerate(job.shift_sets):
-            report({"stage": "eval", "cell": job.label, "done": 2 + i, "total": total, "set": f"{shift} s{severity}"})
-            images = shifted_images(data, shift, severity, job.shift_seed, job.cache_root)
-            probs[probs_key(SHIFT_SPLIT, shift, severity)] = training.predict_proba(result.model, images,
-                                                                                    job.predict_batch_size)
-        for name, target in data.targets.items():  # external test sets (another lab), scored like a shift
-            report({"stage": "eval", "cell": job.label, "done": total, "total": total, "set": f"target {name}"})
-            probs[probs_key(TARGET_SPLIT, name)] = training.predict_proba(result.model, target.images,
-                                                                          job.predict_batch_size)
+        total = 2 + len(job.shift_sets) + len(data.targets)
+        sets = evaluation_sets(data, job.shift_sets, job.shift_seed, job.cache_root)
+        for i, (key, label, images) in enumerate(sets):
+            report({"stage": "eval", "cell": job.label, "done": i, "total": total, "set": label})
+            probs[key] = training.predict_proba(result.model, images, job.predict_batch_size)
         report({"stage": "eval", "cell": job.label, "done": total, "total": total, "set": ""})
         probs = {k: np.asarray(v, dtype=np.float32) for k, v in probs.items()}
         save_probs_atomic(cell_dir / PROBS_FILENAME, probs)

@@ -18,9 +18,7 @@ cells in flight and never leaves half-written rows.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
 import os
-import platform
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -104,20 +102,11 @@ def default_run_dir(matrix: Matrix, resume: bool, root: Path = RUNS_ROOT) -> Pat
 
 
 def versions() -> dict[str, str]:
-    """Versions of what determines the numbers (recorded in the run row)."""
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("robustbench-cells", "numpy", "tensorflow", "keras", "opencv-python-headless", "albumentations"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    try:
-        from robustbench_cells.bench.shiftsets import SUITE_VERSION
+    """What a run row records: :func:`robustbench_cells.training.artefacts.versions` and the shift suite's version."""
+    from robustbench_cells.bench.shiftsets import SUITE_VERSION
+    from robustbench_cells.training.artefacts import versions as library_versions
 
-        out["shift_suite"] = str(SUITE_VERSION)
-    except ImportError:
-        pass
-    return out
+    return {**library_versions(), "shift_suite": str(SUITE_VERSION)}
 
 
 class RunLog:
@@ -290,9 +279,11 @@ def _execute(todo: list[Cell], data: PreparedData, matrix: Matrix, options: RunO
         observer.cell_start(job.label)
 
     if executor_name == "ray":
+        data.training_stats()  # once here: Ray ships the data (with its statistics) to every worker
         executor: Any = RayExecutor(data, jobs, options.ray_address, dirs)
     elif jobs > 1:
         prepared = run_dir / "prepared"
+        data.training_stats()  # once here, so no worker computes it again
         data.save(prepared)
         executor = ProcessExecutor(prepared, jobs, dirs)
     else:

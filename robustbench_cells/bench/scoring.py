@@ -20,10 +20,18 @@ import numpy as np
 ECE_BINS = 15
 
 
-@dataclass(frozen=True)
-class SetScore:
-    """The metrics of one evaluated set (without the cell/split/shift it belongs to)."""
+@dataclass
+class Score:
+    """The metrics of one evaluated set and the (cell, split, shift, severity) it belongs to.
 
+    One row of the results store's ``scores`` table (:mod:`robustbench_cells.bench.store`, which
+    re-exports it); :func:`score_probabilities` fills the metrics.
+    """
+
+    cell_key: str
+    split: str
+    shift: str
+    severity: int
     accuracy: float
     balanced_accuracy: float
     per_class: list[float | None]
@@ -43,8 +51,10 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(np.abs(acc_sum - conf_sum).sum() / len(confidence))
 
 
-def score_probabilities(probs: np.ndarray, labels: np.ndarray, num_classes: int | None = None) -> SetScore:
-    """All metrics of predicted *probs* ``(N, C)`` against integer *labels* ``(N,)``."""
+def score_probabilities(probs: np.ndarray, labels: np.ndarray, num_classes: int | None = None, *,
+                        cell_key: str = "", split: str = "", shift: str = "clean", severity: int = 0) -> Score:
+    """All metrics of predicted *probs* ``(N, C)`` against integer *labels* ``(N,)``, as the score
+    row of (*cell_key*, *split*, *shift*, *severity*)."""
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     if probs.ndim != 2 or len(probs) != len(labels):
@@ -52,7 +62,7 @@ def score_probabilities(probs: np.ndarray, labels: np.ndarray, num_classes: int 
     num_classes = probs.shape[1] if num_classes is None else num_classes
     n = len(labels)
     if n == 0:
-        return SetScore(0.0, 0.0, [None] * num_classes, 0.0, 0.0, 0)
+        return Score(cell_key, split, shift, int(severity), 0.0, 0.0, [None] * num_classes, 0.0, 0.0, 0)
     pred = probs.argmax(axis=1)
     correct = pred == labels
     confidence = probs.max(axis=1)
@@ -61,7 +71,8 @@ def score_probabilities(probs: np.ndarray, labels: np.ndarray, num_classes: int 
     present = per_class_n > 0
     per_class_acc = np.divide(per_class_hits, per_class_n, out=np.zeros(num_classes), where=present)
     per_class = [float(a) if p else None for a, p in zip(per_class_acc, present)]
-    return SetScore(
+    return Score(
+        cell_key=cell_key, split=split, shift=shift, severity=int(severity),
         accuracy=float(correct.mean()),
         balanced_accuracy=float(per_class_acc[present].mean()),
         per_class=per_class,

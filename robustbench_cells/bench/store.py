@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robustbench_cells.bench.scoring import Score  # the scores table's row type; most callers import it from here
 from robustbench_cells.errors import CellbenchError
 
 STORE_FILENAME = "results.sqlite"
@@ -107,22 +108,6 @@ class Cell:
     train_seconds: float | None = None
     eval_seconds: float | None = None
     epochs: int | None = None
-
-
-@dataclass
-class Score:
-    """Accuracy of one cell on one (split, shift, severity) set."""
-
-    cell_key: str
-    split: str
-    shift: str
-    severity: int
-    accuracy: float
-    balanced_accuracy: float
-    per_class: list[float]
-    mean_confidence: float
-    ece: float
-    n: int
 
 
 class ResultStore:

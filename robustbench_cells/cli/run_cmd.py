@@ -95,8 +95,6 @@ def run_command(
 
     if executor is not None and executor not in ("local", "ray"):
         raise CellbenchError(f"--executor: must be local or ray, got {executor!r}")
-    if out is not None and out.exists() and not out.is_dir():
-        raise CellbenchError(f"--out {out}: exists and is not a folder")
     spec = load_matrix(matrix, data=data)
     options = RunOptions(out=out, resume=resume, executor=executor, jobs=jobs, ray_address=ray_address,
                          cells=list(cells))

@@ -30,6 +30,11 @@ from robustbench_cells.hookspecs import hookimpl
 from robustbench_cells.registry import AdapterSpec
 
 
+#: Values of the string options, checked at matrix validation (the spec's ``choices``) and again when run.
+STAIN_METHODS = ("reinhard", "macenko")
+TTA_TRANSFORMS = ("d4", "flips")
+
+
 def _bad(adapter: str, option: str, what: str, value: Any) -> CellbenchError:
     return CellbenchError(f"adapter {adapter!r}: option {option!r} must be {what}, got {value!r}")
 
@@ -146,7 +151,7 @@ def adapt_stain_norm(context: AdaptContext, images: np.ndarray, rng: np.random.G
     """Map the target's colours onto the training set's (Reinhard in CIELAB, or Macenko in OD)."""
     from robustbench_cells.ops.stain_norm import macenko, reinhard
 
-    method = _choice("stain_norm", "method", method, ("reinhard", "macenko"))
+    method = _choice("stain_norm", "method", method, STAIN_METHODS)
     per_image = _bool("stain_norm", "per_image", per_image)
     if len(images) == 0:
         return images
@@ -231,7 +236,7 @@ def adapt_tta(context: AdaptContext, images: np.ndarray, rng: np.random.Generato
     """Mean softmax over the 8 flips/90-degree rotations (``d4``) or the 4 flips (``flips``)."""
     from robustbench_cells.train import predict_proba
 
-    transforms = _choice("tta", "transforms", transforms, ("d4", "flips"))
+    transforms = _choice("tta", "transforms", transforms, TTA_TRANSFORMS)
     group = _D4 if transforms == "d4" else [(0, False), (0, True), (2, False), (2, True)]
     total = None
     for k, flip in group:
@@ -243,20 +248,19 @@ def adapt_tta(context: AdaptContext, images: np.ndarray, rng: np.random.Generato
 
 
 ADAPTERS = [
-    AdapterSpec("none", "plain prediction with the stored model", {}, adapt_none, stage="image"),
+    AdapterSpec("none", "plain prediction with the stored model", fn=adapt_none, stage="image"),
     AdapterSpec("stain_norm", "map the target's colours onto the training set's (Reinhard in CIELAB, or Macenko in OD)",
-                {"method": "reinhard", "per_image": False}, adapt_stain_norm, stage="image",
-                reference="Reinhard et al. 2001; Macenko et al. 2009"),
+                fn=adapt_stain_norm, stage="image", reference="Reinhard et al. 2001; Macenko et al. 2009",
+                choices={"method": STAIN_METHODS}),
     AdapterSpec("scale_norm", "zoom the target so its median white-cell size matches the training set's",
-                {"min_factor": 0.5, "max_factor": 2.0}, adapt_scale_norm, stage="image",
-                reference="cell size from the ops.mask cell mask"),
+                fn=adapt_scale_norm, stage="image", reference="cell size from the ops.mask cell mask"),
     AdapterSpec("bn_adapt", "AdaBN: BatchNorm statistics re-estimated on the target (no-op without BatchNorm)",
-                {"batch_size": 128}, adapt_bn, stage="model", reference="Li et al. 2016, AdaBN"),
+                fn=adapt_bn, stage="model", reference="Li et al. 2016, AdaBN"),
     AdapterSpec("tent", "a few entropy-minimisation steps on the normalisation layers' scale/shift",
-                {"steps": 10, "lr": 1e-3, "batch_size": 64}, adapt_tent, stage="model",
-                reference="Wang et al. 2021, Tent"),
-    AdapterSpec("tta", "average predictions over flips and 90-degree rotations", {"transforms": "d4"}, adapt_tta,
-                stage="predict", reference="test-time augmentation over the dihedral group"),
+                fn=adapt_tent, stage="model", reference="Wang et al. 2021, Tent"),
+    AdapterSpec("tta", "average predictions over flips and 90-degree rotations", fn=adapt_tta,
+                stage="predict", reference="test-time augmentation over the dihedral group",
+                choices={"transforms": TTA_TRANSFORMS}),
 ]
 
 

@@ -23,21 +23,19 @@ def register_models(register) -> None:
     """Register the built-in models."""
     register(ModelSpec(
         name="simple_cnn", family="cnn", builder=build_simple_cnn, default_input_size=96, min_input_size=16,
-        preprocessing="x/255", params=SIMPLE_CNN_PARAMS, options={"norm": "batch", "dropout": 0.3},
-        choices={"norm": NORMS},
+        preprocessing="x/255", params=SIMPLE_CNN_PARAMS, choices={"norm": NORMS},
         description="4 conv stages 16-32-48-64, global pooling; trains from scratch in minutes on CPU",
     ))
     register(ModelSpec(
         name="inception_cnn", family="cnn", builder=build_inception_cnn, default_input_size=96, min_input_size=16,
-        preprocessing="x/255", params=INCEPTION_CNN_PARAMS, options={"norm": "batch", "dropout": 0.3},
-        choices={"norm": NORMS},
+        preprocessing="x/255", params=INCEPTION_CNN_PARAMS, choices={"norm": NORMS},
         description="stem + 3 Inception blocks (1x1, 3x3, double-3x3, pool branches)",
     ))
     for key, info in APPLICATIONS.items():
         register(ModelSpec(
             name=key, family=info.family, builder=partial(build_application, key), default_input_size=96,
             min_input_size=info.min_input_size, preprocessing=info.preprocessing, params=info.params,
-            choices={"norm": NORMS}, options={"norm": "batch", "dropout": 0.2},
+            choices={"norm": NORMS},
             description=f"keras.applications.{info.constructor} (no top) + dropout + softmax; "
                         "weights none | imagenet | file",
         ))

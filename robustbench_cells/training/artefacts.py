@@ -7,6 +7,7 @@ at run time (nor TensorFlow until a model is used).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -85,13 +86,21 @@ MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
 
 
+#: Installed distributions whose versions decide the numbers (besides cellbench, Python and Keras).
+VERSIONED_DISTRIBUTIONS = ("numpy", "opencv-python-headless", "albumentations")
+
+
 def versions() -> dict[str, str]:
-    """Versions that matter for reproducing a trained cell."""
+    """Versions that decide the numbers: cellbench, Python, the platform, Keras and its backend, the libraries.
+
+    The one list: every trained cell's ``meta.json`` records it, and every run row (through
+    :func:`robustbench_cells.bench.runner.versions`, which adds the shift suite's version).
+    """
     import keras
 
     from robustbench_cells import __version__
 
-    out = {"cellbench": __version__, "python": platform.python_version(), "numpy": np.__version__,
+    out = {"cellbench": __version__, "python": platform.python_version(), "platform": platform.platform(),
            "keras": keras.__version__, "backend": keras.backend.backend()}
     try:
         import tensorflow as tf
@@ -99,6 +108,11 @@ def versions() -> dict[str, str]:
         out["tensorflow"] = tf.__version__
     except ImportError:
         pass
+    for dist in VERSIONED_DISTRIBUTIONS:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     return out
 
 

@@ -18,6 +18,18 @@ def test_hand_computed_scores():
     assert s.balanced_accuracy == pytest.approx((1 + 2 / 3) / 2)
     assert s.mean_confidence == pytest.approx((0.9 + 0.8 + 0.6 + 0.7) / 4)
     assert s.n == 4
+    # confidences 0.9, 0.8 (right), 0.6 (wrong), 0.7 (right) fall in 4 bins of their own
+    assert s.ece == pytest.approx((0.1 + 0.2 + 0.6 + 0.3) / 4)
+
+
+def test_the_result_is_the_stores_row():
+    from robustbench_cells.bench.store import Score
+
+    row = score_probabilities(np.eye(2), np.array([0, 1]), cell_key="k", split="val", shift="blur", severity=3)
+    assert isinstance(row, Score)
+    assert (row.cell_key, row.split, row.shift, row.severity, row.accuracy) == ("k", "val", "blur", 3, 1.0)
+    clean = score_probabilities(np.eye(2), np.array([0, 1]))
+    assert (clean.cell_key, clean.split, clean.shift, clean.severity) == ("", "", "clean", 0)
 
 
 def test_ece_matches_the_definition():
@@ -44,6 +56,6 @@ def test_perfect_calibration_and_overconfidence():
 
 def test_empty_set_and_bad_shapes():
     s = score_probabilities(np.zeros((0, 8)), np.zeros(0, dtype=int))
-    assert s.n == 0 and s.per_class == [None] * 8
-    with pytest.raises(ValueError):
+    assert s.n == 0 and s.per_class == [None] * 8 and s.accuracy == 0.0 and s.ece == 0.0
+    with pytest.raises(ValueError, match=r"probs must be \(N, C\) with N = len\(labels\); got \(3, 8\) for \(4,\)"):
         score_probabilities(np.zeros((3, 8)), np.zeros(4, dtype=int))

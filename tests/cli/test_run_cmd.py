@@ -86,7 +86,7 @@ def test_bad_matrix_files_and_out_are_one_line(cli, tmp_path):
     code, _, err = cli("run", big, "--quiet")
     assert code == 2 and "image_size: 100000 is above 1024" in err and err.count("\n") == 1
     ok = tmp_path / "ok.toml"
-    ok.write_text('name = "ok"\n')
+    ok.write_text('name = "ok"\ndata = "synthetic:40"\nmodels = ["simple_cnn"]\naugmentations = ["none"]\n')
     afile = tmp_path / "afile"
     afile.write_text("x")
     code, _, err = cli("run", ok, "--out", afile, "--quiet")

@@ -1,4 +1,4 @@
-"""Contract tests over every registered shift (built-ins; plugin shifts get the same via the registry).
+"""Contract tests over every registered shift (the live registry: built-ins and installed entry points).
 
 A new shift is picked up here without edits: shape/dtype kept at 96 and 28 px, determinism,
 severity 0 is identity, strength grows with severity on real PBC images, no global RNG.
@@ -15,7 +15,10 @@ from robustbench_cells import plugins
 from robustbench_cells.bench.shiftsets import shift_images
 from robustbench_cells.registry import SHIFT_FAMILIES
 
-SHIFT_NAMES = plugins.PluginHost(entry_points=False).shifts.names()
+#: Shifts left out of the contract run, each with its reason (none: every one must pass).
+EXCLUDED: dict[str, str] = {}
+LIVE = plugins.PluginHost(entry_points=True)  # what `cellbench` loads: built-ins and installed entry points
+SHIFT_NAMES = [n for n in LIVE.shifts.names() if n not in EXCLUDED]
 
 
 def cell_like(n: int, size: int | tuple[int, int], seed: int = 0) -> np.ndarray:
