@@ -47,5 +47,15 @@ def register_adapters(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_report_formats(register: Callable[[Any], None]) -> None:
+    """Register ``cellbench report --format`` outputs: call ``register(ReportFormatSpec(...))`` once per format."""
+
+
+@hookspec
+def register_report_sections(register: Callable[[Any], None]) -> None:
+    """Register HTML report sections: call ``register(ReportSectionSpec(...))`` once per section."""
+
+
+@hookspec
 def register_commands(app: Any) -> None:
     """Add commands or command groups to the ``cellbench`` typer app."""

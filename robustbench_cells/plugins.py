@@ -2,7 +2,8 @@
 
 Built-in plugins (``DEFAULT_PLUGINS``) go through exactly the same hooks as third-party ones. Use
 :func:`get_host` (or the shortcuts :func:`augmentations`, :func:`shifts`, :func:`models`,
-:func:`datasets`) to reach the registries; the first call loads everything.
+:func:`datasets`, :func:`adapters`, :func:`report_formats`, :func:`report_sections`) to reach the
+registries; the first call loads everything.
 
 Environment:
 - ``CELLBENCH_PLUGINS_DIR``: extra folders of ``.py`` plugin files (``os.pathsep``-separated).
@@ -27,7 +28,9 @@ import pluggy
 
 from robustbench_cells import hookspecs
 from robustbench_cells.errors import CellbenchError, one_line
-from robustbench_cells.registry import AdapterSpec, AugmentationSpec, DatasetSpec, ModelSpec, Registry, ShiftSpec
+from robustbench_cells.registry import (
+    AdapterSpec, AugmentationSpec, DatasetSpec, ModelSpec, Registry, ReportFormatSpec, ReportSectionSpec, ShiftSpec,
+)
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "robustbench_cells.default_plugins.datasets",
@@ -36,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "robustbench_cells.default_plugins.shifts",
     "robustbench_cells.default_plugins.models",
     "robustbench_cells.default_plugins.adapters",
+    "robustbench_cells.default_plugins.reports",
 )
 ENTRY_POINT_GROUP = "cellbench"
 PLUGINS_DIR_ENV = "CELLBENCH_PLUGINS_DIR"
@@ -65,7 +69,7 @@ def _builtin_version() -> str:
 
 
 class PluginHost:
-    """Holds the pluggy manager and the four registries built from it."""
+    """Holds the pluggy manager and the registries built from it (one per kind of plugin)."""
 
     def __init__(self, *, entry_points: bool = True, plugins_dirs: Sequence[str | os.PathLike] = (),
                  extra_plugins: Iterable[tuple[str, object]] = (), builtins: bool = True) -> None:
@@ -92,11 +96,15 @@ class PluginHost:
         self.models: Registry[ModelSpec] = Registry("model")
         self.datasets: Registry[DatasetSpec] = Registry("data set")
         self.adapters: Registry[AdapterSpec] = Registry("adapter")
+        self.report_formats: Registry[ReportFormatSpec] = Registry("report format")
+        self.report_sections: Registry[ReportSectionSpec] = Registry("report section")
         self._collect("register_datasets", self.datasets, DatasetSpec)
         self._collect("register_augmentations", self.augmentations, AugmentationSpec)
         self._collect("register_shifts", self.shifts, ShiftSpec)
         self._collect("register_models", self.models, ModelSpec)
         self._collect("register_adapters", self.adapters, AdapterSpec)
+        self._collect("register_report_formats", self.report_formats, ReportFormatSpec)
+        self._collect("register_report_sections", self.report_sections, ReportSectionSpec)
 
     # -- loading ---------------------------------------------------------------------------------
     def _add(self, obj: object, name: str, source: str, version: str, location: str) -> None:
@@ -237,3 +245,13 @@ def datasets() -> Registry[DatasetSpec]:
 def adapters() -> Registry[AdapterSpec]:
     """The test-time adapter registry."""
     return get_host().adapters
+
+
+def report_formats() -> Registry[ReportFormatSpec]:
+    """The ``cellbench report --format`` registry."""
+    return get_host().report_formats
+
+
+def report_sections() -> Registry[ReportSectionSpec]:
+    """The HTML report section registry."""
+    return get_host().report_sections

@@ -158,3 +158,48 @@ def test_plugin_calling_sys_exit_at_import_is_a_failed_plugin(tmp_path, cli):
     assert code == 0, err
     assert "quitter" in err and "SystemExit" in err
     assert "myplug" in out  # the rest keeps working
+
+
+class InlineReportPlugin:
+    """A third-party plugin adding a report format and an HTML report section."""
+
+    @hookimpl
+    def register_report_formats(self, register):
+        from robustbench_cells.registry import ReportFormatSpec
+
+        def tsv(ctx):
+            return "".join(f"{c.cell.model}\t{c.mean_shifted:.3f}\n" for c in ctx.summary.done)
+
+        register(ReportFormatSpec("tsv", "model and mean shifted, tab-separated", tsv))
+
+    @hookimpl
+    def register_report_sections(self, register):
+        from robustbench_cells.registry import ReportSectionSpec
+
+        register(ReportSectionSpec("cells_done", lambda ctx: ("Cells done", f"<p id='n'>{len(ctx.summary.done)}</p>")))
+
+
+def test_a_plugin_adds_a_report_format_and_section(tmp_path, cli):
+    from tests.cli.test_report_cmd import make_run
+
+    make_run(tmp_path / "run")
+    plugins._host = plugins.PluginHost(entry_points=False, extra_plugins=[("inline_report", InlineReportPlugin())])
+    try:
+        code, out, err = cli("plugins", "--json")
+        assert code == 0, err
+        infos = {i["name"]: i for i in json.loads(out)}
+        assert infos["inline_report"]["registered"] == {"report format": ["tsv"], "report section": ["cells_done"]}
+        assert infos["reports"]["registered"]["report format"] == ["csv", "html", "json", "markdown", "table"]
+        assert "explain" in infos["reports"]["registered"]["report section"]
+        code, out, err = cli("report", tmp_path / "run", "--format", "tsv")
+        assert code == 0, err
+        # cnn/simple: clean 0.94, losing 0.04 per severity (x1.5 under cli_noise): mean shifted 0.79, the best
+        lines = out.splitlines()
+        assert lines[0] == "cnn\t0.790" and [ln.split("\t")[0] for ln in lines] == ["cnn", "big", "cnn"]
+        code, _, err = cli("report", tmp_path / "run", "-f", "html", "--no-samples", "--out", tmp_path / "r.html")
+        assert code == 0, err
+        assert "<h2>Cells done</h2><p id='n'>3</p>" in (tmp_path / "r.html").read_text()
+    finally:
+        plugins.reset()
+    code, _, err = cli("report", tmp_path / "run", "--format", "tsv")  # the plugin is gone again
+    assert code == 2 and "--format 'tsv' is not one of csv, html, json, markdown, table" in err

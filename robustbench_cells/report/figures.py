@@ -15,6 +15,8 @@ import numpy as np
 
 from robustbench_cells.plotting import plain_text
 from robustbench_cells.bench.metrics import CLEAN, CellSummary, RunSummary, mean_std, severity_curve
+from robustbench_cells.bench.store import Score
+from robustbench_cells.report.rows import TARGET_SPLIT, cell_name
 
 #: Cells drawn in the severity curves (the best ones by mean shifted accuracy); more is unreadable.
 MAX_CURVES = 8
@@ -137,6 +139,96 @@ def per_class_png(cell: CellSummary, class_names: Sequence[str]) -> bytes:
     ax.grid(axis="y", alpha=0.3)
     if series:
         ax.legend(fontsize="small")
+    return _png(fig)
+
+
+#: Cells drawn in the target figures (the best ones by mean target accuracy).
+MAX_TARGET_CELLS = 24
+
+
+@plain_text()  # cell, target and class names are user text, never mathtext
+def targets_png(summary: RunSummary, cells: Sequence[CellSummary], targets: Sequence[str]) -> bytes:
+    """One row per cell: its accuracy on each target beside clean test and mean shifted (dots on one line)."""
+    fig = _new_figure(9.5, 1.6 + 0.34 * max(1, len(cells)))
+    ax = fig.add_subplot()
+    series: list[tuple[str, str, str, list[float | None]]] = [
+        ("clean test", "o", "0.35", [c.clean_test for c in cells]),
+        ("mean shifted", "s", "C0", [c.mean_shifted for c in cells]),
+    ]
+    for i, name in enumerate(targets):
+        values = [next((c.value(s) for s in c.scores if s.split == TARGET_SPLIT and s.shift == name), None)
+                  for c in cells]
+        series.append((f"target {name}", "D", f"C{(i + 1) % 10}", values))
+    ys = np.arange(len(cells))[::-1]  # best cell at the top
+    for k, y in enumerate(ys):  # a thin line from the lowest to the highest value: the drop at a glance
+        vals = [100 * v[k] for _, _, _, v in series if v[k] is not None]
+        if vals:
+            ax.plot([min(vals), max(vals)], [y, y], color="0.85", lw=2, zorder=1)
+    for label, marker, colour, values in series:
+        pts = [(100 * v, y) for v, y in zip(values, ys) if v is not None]
+        if pts:
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=colour, s=30, label=label,
+                       zorder=2)
+    ax.set_yticks(ys, [cell_name(c.cell) for c in cells], fontsize="small")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(-0.7, len(cells) - 0.3)
+    ax.set_xlabel(f"test {summary.metric_label} (%)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(f"{summary.metric_label} on each target vs clean test and mean shifted")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(4, len(series)),
+               fontsize="small")
+    return _png(fig)
+
+
+def target_class_grid(cells: Sequence[CellSummary], target: str, class_names: Sequence[str],
+                      counts: dict[str, int]) -> tuple[list[str], np.ndarray]:
+    """``(column labels, (cells, columns) array in %)``: accuracy, balanced accuracy, then each class of *target*.
+
+    The classes are those the target holds (from *counts*, each labelled with its number of images:
+    a target's classes are often a handful of images), else those scored for any cell; NaN = no value.
+    """
+    rows = [next((s for s in c.scores if s.split == TARGET_SPLIT and s.shift == target), None) for c in cells]
+    n = max((len(s.per_class) for s in rows if s is not None), default=0)
+    names = [class_names[i] if i < len(class_names) else str(i) for i in range(n)]
+
+    def finite(s: Score | None, i: int) -> bool:
+        v = s.per_class[i] if s is not None and i < len(s.per_class) else None
+        return v is not None and math.isfinite(float(v))
+
+    present = [i for i, name in enumerate(names)
+               if (counts.get(name, 0) > 0 if counts else any(finite(s, i) for s in rows))]
+    grid = np.full((len(cells), 2 + len(present)), np.nan)
+    for r, s in enumerate(rows):
+        if s is None:
+            continue
+        grid[r, 0], grid[r, 1] = 100 * s.accuracy, 100 * s.balanced_accuracy
+        for j, i in enumerate(present):
+            if finite(s, i):
+                grid[r, 2 + j] = 100 * float(s.per_class[i])
+    labels = ["accuracy", "balanced"] + [f"{names[i]}\n(n={counts[names[i]]})" if names[i] in counts else names[i]
+                                         for i in present]
+    return labels, grid
+
+
+@plain_text()  # cell, target and class names are user text, never mathtext
+def target_classes_png(cells: Sequence[CellSummary], target: str, class_names: Sequence[str],
+                       counts: dict[str, int]) -> bytes:
+    """Heatmap of :func:`target_class_grid`, one row per cell."""
+    labels, grid = target_class_grid(cells, target, class_names, counts)
+    fig = _new_figure(2.8 + 0.85 * len(labels), 1.9 + 0.34 * max(1, len(cells)))
+    ax = fig.add_subplot()
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize="small")
+    ax.set_yticks(range(len(cells)), [cell_name(c.cell) for c in cells], fontsize="small")
+    ax.axvline(1.5, color="white", lw=3)  # the two summary columns apart from the classes
+    for r in range(grid.shape[0]):
+        for col in range(grid.shape[1]):
+            v = grid[r, col]
+            if np.isfinite(v):
+                ax.text(col, r, f"{v:.0f}", ha="center", va="center", fontsize=8,
+                        color="black" if v > 50 else "white")
+    ax.set_title(f"target {target}: accuracy per class (%)")
+    fig.colorbar(im, ax=ax, shrink=0.8)
     return _png(fig)
 
 

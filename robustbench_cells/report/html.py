@@ -1,13 +1,14 @@
 """The self-contained HTML report of a run: one file, inline CSS, every image a PNG ``data:`` URI.
 
-Sections: run header, summary table, failures, model x augmentation heatmap, accuracy vs severity
-per family, family x severity table and per-class accuracy under the worst shift for one cell,
-sample images of every shift, then any extra sections.
+The report is the run header, then every registered report section in order (hook
+``register_report_sections``; the built-ins in :mod:`robustbench_cells.report.html_sections`:
+summary table, failures, model x augmentation heatmap, accuracy vs severity per family, targets,
+family x severity table and per-class accuracy for one cell, sample images of every shift, and
+the saved ``cellbench explain`` results), then any ``extra_sections`` given to :func:`build_report`.
+A Python caller gets exactly the sections ``cellbench report`` draws.
 
-Extra sections (e.g. ``cellbench explain``) come in two ways:
-- ``build_report(..., extra_sections=[(title, html_fragment), ...])`` for one report;
-- :func:`register_section` for a provider ``fn(ctx: ReportContext) -> (title, html) | list | None``
-  that every report calls (a provider raising :class:`CellbenchError` becomes a note, not a crash).
+A section builds ``(title, html_fragment)`` (or a list of them, or None) from a
+:class:`~robustbench_cells.report.context.ReportContext`; one that raises becomes a note naming it.
 Fragments are inserted as given: escape user text with :func:`esc`, embed PNGs with :func:`img_tag`.
 """
 
@@ -17,41 +18,33 @@ import base64
 import html as _html
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
-from robustbench_cells.bench.metrics import UNKNOWN_FAMILY, CellSummary, RunSummary, family_order, mean_std
+from robustbench_cells.bench.metrics import CellSummary, RunSummary
 from robustbench_cells.data.splits import one_per_class
-from robustbench_cells.errors import CellbenchError
+from robustbench_cells.errors import CellbenchError, one_line
 from robustbench_cells.report import figures
-from robustbench_cells.report.tables import (
-    SUMMARY_COLUMNS, fmt_params, pct, recipe_labels, severity_phrase, summary_row, unfinished_row,
-)
+from robustbench_cells.report.context import ReportContext, Section, SectionResult
 
-Section = tuple[str, str]
-SectionProvider = Callable[["ReportContext"], Union[Section, Iterable[Section], None]]
+SectionProvider = Callable[[ReportContext], SectionResult]
 
 #: Images per shift in the sample grid (each shown clean and at severities 1-5).
 SAMPLE_IMAGES = 2
 SAMPLE_SEED = 0
 
+#: Providers added with :func:`register_section` (the older, process-wide way; plugins use the hook).
 _PROVIDERS: list[SectionProvider] = []
 
 
-@dataclass
-class ReportContext:
-    """What a section provider gets: the run's metrics, the run folder and the cell the report details."""
-
-    summary: RunSummary
-    run_dir: Path | None
-    cell: CellSummary | None
-
-
 def register_section(provider: SectionProvider) -> SectionProvider:
-    """Add a section provider to every report (usable as a decorator; registering twice is a no-op)."""
+    """Add a section provider to every report in this process (a decorator; registering twice is a no-op).
+
+    Kept for callers of the older API: a plugin registers a ``ReportSectionSpec`` through
+    ``register_report_sections`` instead, which ``cellbench plugins`` lists. A provider that is
+    also a registered section's ``build`` is drawn once.
+    """
     if provider not in _PROVIDERS:
         _PROVIDERS.append(provider)
     return provider
@@ -118,91 +111,6 @@ def _header(summary: RunSummary, run_dir: Path | None) -> str:
             f"{done} of {len(summary.cells)} cells done, {failed} failed<br>{esc(versions)}</p>")
 
 
-def _summary_section(summary: RunSummary) -> str:
-    from robustbench_cells.report.tables import target_column, target_names
-
-    columns = list(SUMMARY_COLUMNS) + [target_column(t) for t in target_names(summary)]  # a column per target
-    numeric = {i for i, c in enumerate(columns)
-               if c in ("params", "seed", "clean val", "clean test", "mean shifted", "gap", "rBE", "ECE shifted")
-               or c.startswith("target ")}
-    labels = recipe_labels(summary)
-    rows = [[summary_row(c, labels[c.key]).get(col, "-") for col in columns] for c in summary.done]
-    classes = [""] * len(rows)
-    for c in summary.not_done:
-        rows.append([unfinished_row(c, labels[c.key]).get(col, "-") for col in columns])
-        classes.append("failed" if c.cell.status == "failed" else "")
-    metric = esc(summary.metric_label)
-    out = [f"<h2>Summary: clean vs shifted test {metric} (%)</h2>",
-           f'<p class="def">Best mean shifted {metric} first. <b>mean shifted</b> = mean test {metric} over every '
-           f"(shift, {esc(severity_phrase(summary))}) set; <b>worst family</b> = the family with the lowest mean; <b>gap</b> = clean "
-           "val &minus; mean shifted; <b>rBE</b> = relative balanced error against the reference cell (1 = as "
-           "robust, &lt;1 = more robust); <b>ECE</b> = expected calibration error, mean over shifted sets.</p>",
-           _table(columns, rows, numeric, classes)]
-    failed = [c for c in summary.cells if c.cell.status == "failed"]
-    if failed:
-        out.append("<h3>Failed cells</h3><ul>" + "".join(
-            f"<li><code>{esc(c.key[:10])}</code> {esc(c.cell.model)}/{esc(c.cell.augmentation)} seed "
-            f"{c.cell.seed}: {esc(c.cell.error or 'no error recorded')}</li>" for c in failed) + "</ul>")
-    return "".join(out)
-
-
-def _grid_section(summary: RunSummary) -> str:
-    models, augs, values = summary.grid()
-    if not values:
-        return "<h2>Model x augmentation</h2>" + _note("no finished cell has shifted scores yet")
-    rows = []
-    for m in models:
-        row = [m]
-        for a in augs:
-            v = values.get((m, a))
-            row.append("-" if not v else pct(mean_std(v)[0]) + (f" ±{100 * mean_std(v)[1]:.1f}" if len(v) > 1 else ""))
-        rows.append(row)
-    return (f"<h2>Model x augmentation: mean shifted test {esc(summary.metric_label)} (%)</h2>"
-            + img_tag(figures.heatmap_png(summary), f"heatmap of mean shifted {summary.metric_label}")
-            + _table(["model", *augs], rows, set(range(1, len(augs) + 1))))
-
-
-def _curves_section(summary: RunSummary) -> str:
-    if not summary.families:
-        return ""
-    shown = [c for c in summary.done if c.mean_shifted is not None][: figures.MAX_CURVES]
-    return ("<h2>Accuracy vs severity per shift family</h2>"
-            f'<p class="def">Mean test {esc(summary.metric_label)} over the family\'s shifts at each severity; '
-            "severity 0 is the "
-            f"clean test set. The {len(shown)} best cells by mean shifted accuracy.</p>"
-            + img_tag(figures.severity_curves_png(summary, shown), "accuracy vs severity per family"))
-
-
-def _cell_section(summary: RunSummary, cell: CellSummary | None) -> str:
-    if cell is None or not cell.per_shift:
-        return ""
-    rows = cell.test_rows()
-    sevs = sorted({sev for (_, sev) in rows if sev > 0})
-    table_rows, classes = [], []
-    for family in family_order(summary.families.get(s, UNKNOWN_FAMILY) for s in cell.per_shift):
-        shifts = [s for s in cell.per_shift if summary.families.get(s, UNKNOWN_FAMILY) == family]
-        fam = []
-        for sev in sevs:
-            v = [cell.value(rows[(s, sev)]) for s in shifts if (s, sev) in rows]
-            fam.append(pct(sum(v) / len(v)) if v else "-")
-        table_rows.append([family, *fam, pct(cell.per_family.get(family))])
-        classes.append("fam")
-        for s in shifts:
-            table_rows.append([f"\u2003{s}", *[pct(cell.value(rows[(s, sev)])) if (s, sev) in rows else "-"
-                                               for sev in sevs], pct(cell.per_shift[s])])
-            classes.append("")
-    c = cell.cell
-    title = f"{c.model}/{c.augmentation} seed {c.seed} ({fmt_params(c.params)} parameters, key {c.key[:10]})"
-    return (f"<h2>Cell detail: {esc(title)}</h2>"
-            f'<p class="def">Clean val {pct(cell.clean_val)}%, clean test {pct(cell.clean_test)}%, mean shifted '
-            f"{pct(cell.mean_shifted)}%; worst family <b>{esc(cell.worst_family)}</b>, worst shift "
-            f"<b>{esc(cell.worst_shift)}</b>.</p>"
-            + _table(["family / shift", *[f"s{s}" for s in sevs], "mean"], table_rows,
-                     set(range(1, len(sevs) + 2)), classes)
-            + "<h3>Per-class accuracy under the worst shift</h3>"
-            + img_tag(figures.per_class_png(cell, summary.class_names), "per-class accuracy under the worst shift"))
-
-
 def _shift_function() -> Callable[[np.ndarray, str, int, int], np.ndarray]:
     """``shift_images`` of the shifted-test-set module: the exact images the benchmark scored."""
     from robustbench_cells.bench.shiftsets import shift_images
@@ -256,7 +164,8 @@ def _samples_from_data(summary: RunSummary, n_images: int) -> tuple[np.ndarray, 
     return test.images[one_per_class(test.labels, n_images)], warning
 
 
-def _samples_section(summary: RunSummary, run_dir: Path | None = None, n_images: int = SAMPLE_IMAGES) -> str:
+def _samples_section(summary: RunSummary, run_dir: Path | None = None,
+                     n_images: int = SAMPLE_IMAGES) -> Section | None:
     """A row of sample images (clean, severities 1-5) for every shift in the run; a note when impossible.
 
     The images come from the run folder's ``samples.npz`` (written by the runner); for older runs
@@ -265,13 +174,13 @@ def _samples_section(summary: RunSummary, run_dir: Path | None = None, n_images:
     from robustbench_cells import plugins
     from robustbench_cells.bench.samples import load_samples
 
-    head = "<h2>Sample images of every shift</h2>"
+    head = "Sample images of every shift"
     if not summary.families or summary.run is None:
-        return ""
+        return None
     try:
         shift = _shift_function()
     except ImportError as exc:
-        return head + _note(f"shifted test sets are not available ({exc}); sample images skipped")
+        return head, _note(f"shifted test sets are not available ({exc}); sample images skipped")
     stored = load_samples(run_dir)
     if stored is not None:
         samples, warning, origin = stored[0][one_per_class(stored[1], n_images)], "", "the shift subset of"
@@ -279,10 +188,10 @@ def _samples_section(summary: RunSummary, run_dir: Path | None = None, n_images:
         try:
             samples, warning = _samples_from_data(summary, n_images)
         except CellbenchError as exc:
-            return head + _note(f"{exc}; sample images skipped")
+            return head, _note(f"{exc}; sample images skipped")
         origin = "the test split of"
     if len(samples) == 0:
-        return head + _note(f"{origin} {summary.run.data_spec!r} is empty; sample images skipped")
+        return head, _note(f"{origin} {summary.run.data_spec!r} is empty; sample images skipped")
     shift_config = summary.run.config.get("shifts")
     seed = int(shift_config.get("seed", SAMPLE_SEED)) if isinstance(shift_config, dict) else SAMPLE_SEED
     rows, notes = [], []
@@ -310,29 +219,44 @@ def _samples_section(summary: RunSummary, run_dir: Path | None = None, n_images:
             + "".join(rows) + "</tbody></table>")
     if notes:
         body += _note("not shown (shift not registered here, or it failed): " + ", ".join(notes))
-    return head + body
+    return head, body
 
 
-def _extra(ctx: ReportContext, extra_sections: Iterable[Section]) -> str:
-    sections: list[Section] = list(extra_sections)
-    for provider in list(_PROVIDERS):
-        try:
-            got = provider(ctx)
-        except CellbenchError as exc:
-            sections.append((getattr(provider, "__name__", "section"), _note(f"could not be built: {exc}")))
-            continue
-        if got is None:
-            continue
-        if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], str):
-            sections.append(got)
-        else:
-            sections.extend(got)
-    return "".join(f"<h2>{esc(title)}</h2>{fragment}" for title, fragment in sections)
+def _built(name: str, build: SectionProvider, ctx: ReportContext) -> list[Section]:
+    """What *build* returns for *ctx*, as a list; a section that raises becomes a note naming it."""
+    try:
+        got = build(ctx)
+    except CellbenchError as exc:
+        return [(name, _note(f"could not be built: {exc}"))]
+    except Exception as exc:  # noqa: BLE001 - a plugin's broken section must not cost the user the whole report
+        return [(name, _note(f"could not be built: {one_line(exc)}"))]
+    if got is None:
+        return []
+    if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], str):
+        return [got]
+    return list(got)
+
+
+def report_sections(ctx: ReportContext, extra_sections: Iterable[Section] = ()) -> list[Section]:
+    """Every section of the report for *ctx*: the registered ones by (order, name), then *extra_sections*,
+    then providers added with :func:`register_section`."""
+    from robustbench_cells import plugins
+
+    specs = sorted(plugins.report_sections(), key=lambda spec: (spec.order, spec.name))
+    sections: list[Section] = []
+    for spec in specs:
+        label = spec.name if spec.plugin in ("", "reports") else f"{spec.name} (plugin {spec.plugin})"
+        sections += _built(label, spec.build, ctx)
+    sections += list(extra_sections)
+    registered = {spec.build for spec in specs}
+    for provider in [p for p in _PROVIDERS if p not in registered]:
+        sections += _built(getattr(provider, "__name__", "section"), provider, ctx)
+    return sections
 
 
 def build_report(summary: RunSummary, *, run_dir: str | Path | None = None, cell: CellSummary | None = None,
                  extra_sections: Iterable[Section] = (), samples: bool = True) -> str:
-    """The whole report as one HTML string.
+    """The whole report as one HTML string: the header, then :func:`report_sections`.
 
     *cell* is detailed in the per-shift table and the per-class figure (default: the best cell by mean
     shifted accuracy). *samples* False skips the sample-image grid (drawn from *run_dir*'s
@@ -341,13 +265,11 @@ def build_report(summary: RunSummary, *, run_dir: str | Path | None = None, cell
     run_dir = Path(run_dir) if run_dir is not None else None
     if cell is None:
         cell = next((c for c in summary.done if c.mean_shifted is not None), None)
-    ctx = ReportContext(summary=summary, run_dir=run_dir, cell=cell)
+    ctx = ReportContext(summary=summary, run_dir=run_dir, cell=cell, samples=samples)
     title = esc(summary.run.name if summary.run else "run")
-    parts = [
-        _header(summary, run_dir), _summary_section(summary), _grid_section(summary), _curves_section(summary),
-        _cell_section(summary, cell), _samples_section(summary, run_dir) if samples else "", _extra(ctx, extra_sections),
-        '<p class="meta" style="margin-top:40px">Generated by cellbench from the stored score rows.</p>',
-    ]
+    parts = [_header(summary, run_dir)]
+    parts += [f"<h2>{esc(heading)}</h2>{fragment}" for heading, fragment in report_sections(ctx, extra_sections)]
+    parts.append('<p class="meta" style="margin-top:40px">Generated by cellbench from the stored score rows.</p>')
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>cellbench report: {title}</title>'
             f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
 

@@ -148,3 +148,22 @@ def test_report_cell_of_a_failed_cell_shows_its_error(cli, run_dir):
     code, out, err = cli("report", run_dir, "--cell", "zzfailed")
     assert code == 2 and out == ""
     assert err.strip() == "error: --cell zzfailed: big/simple failed: ValueError: bad input shape"
+
+
+def test_compare_and_report_show_adapters_and_targets(cli, tmp_path, monkeypatch):
+    from tests.report.conftest import make_adapted_run
+
+    monkeypatch.setattr(console_module.console, "width", 260)
+    make_adapted_run(tmp_path / "a").close()
+    make_adapted_run(tmp_path / "b", target_boost=0.05).close()
+    code, out, err = cli("compare", tmp_path / "a", tmp_path / "b")
+    assert code == 0, err
+    assert "adapter" in out and "Δ other lab" in out and out.count("+5.0") == 2  # both cells gain 5 on the target
+    code, out, err = cli("compare", tmp_path / "a", tmp_path / "b", "-f", "json")
+    obj = json.loads(out)
+    assert code == 0 and obj["targets"] == ["other lab"]
+    assert {(c["adapter"], round(c["targets"]["other lab"]["delta"], 6)) for c in obj["cells"]} == {
+        ("none", 0.05), ("bn_adapt", 0.05)}
+    code, out, err = cli("report", tmp_path / "a")
+    assert code == 0, err
+    assert re.search(r"cnn_a\s+1k\s+simple\s+bn_adapt\s+0\s", out) and re.search(r"cnn_a\s+1k\s+simple\s+none\s+0\s", out)

@@ -123,3 +123,44 @@ def fake_run(tmp_path, test_plugins):
 def run_factory(test_plugins):
     """``make_run`` itself, for tests that need a second run."""
     return make_run
+
+
+#: The target of :func:`make_adapted_run`: classes 0, 1 and 3 only (as a real other-lab set holds a subset).
+TARGET_COUNTS = {CELL_CLASSES[0]: 5, CELL_CLASSES[1]: 3, CELL_CLASSES[3]: 2}
+
+
+def make_adapted_run(path, target_boost: float = 0.0, targets: tuple[str, ...] = ("other lab",)) -> ResultStore:
+    """A run as ``adapters = ["none", "bn_adapt"]`` stores it: a plain cell ``cnn_a/simple``, its adapted
+    cell (kind ``adapt``, model label ``cnn_a+bn_adapt``) and one row per target per cell.
+
+    The adapted cell is better on the target by 0.3 (+ *target_boost* for both cells).
+    """
+    store = ResultStore(path, create=True)
+    config = {"targets": [{"name": t} for t in targets],
+              "data_facts": {"targets": {t: {"images": 10, "class_counts": TARGET_COUNTS} for t in targets}}}
+    run = store.create_run("adapted-run", config, {}, "rt_data", "fp", CELL_CLASSES)
+    plain = Cell("plain-cell-00000", "cnn_a", "simple", 0, {"epochs": 1},
+                 {"kind": "train", "model": "cnn_a", "augmentation": "simple", "seed": 0}, position=0)
+    adapted = Cell("adapt-cell-00000", "cnn_a+bn_adapt", "simple", 0, {"epochs": 1},
+                   {"kind": "adapt", "base": plain.key, "base_label": "cnn_a/simple/0", "adapter": "bn_adapt",
+                    "seed": 0}, position=1)
+    store.add_cells(run.id, [plain, adapted])
+    for cell, clean, on_target in ((plain, 0.9, 0.3), (adapted, 0.92, 0.6)):
+        rows = [Score(cell.key, "val", "clean", 0, clean, clean, [clean] * 8, 0.9, 0.02, 80),
+                Score(cell.key, "test", "clean", 0, clean, clean, [clean] * 8, 0.9, 0.02, 80)]
+        rows += [Score(cell.key, "test", "rt_noise", sev, clean - 0.1 * sev, clean - 0.1 * sev, [0.5] * 8, 0.7, 0.1, 80)
+                 for sev in (1, 3)]
+        acc = on_target + target_boost
+        per_class = [acc + 0.1, acc - 0.1, float("nan"), acc, float("nan"), float("nan"), float("nan"), float("nan")]
+        rows += [Score(cell.key, "target", t, 0, acc, acc - 0.05, per_class, 0.6, 0.2, 10) for t in targets]
+        store.finish_cell(cell.key, rows, params=1000, model_path=None, train_seconds=1.0, eval_seconds=0.5, epochs=1)
+    return store
+
+
+@pytest.fixture
+def adapted_run(tmp_path, test_plugins):
+    """``(run_dir, store)`` of :func:`make_adapted_run`."""
+    run_dir = tmp_path / "adapted"
+    store = make_adapted_run(run_dir)
+    yield run_dir, store
+    store.close()

@@ -54,3 +54,30 @@ def test_image_strip_keeps_pixels_and_adds_gaps():
     grouped = _decode(figures.image_strip_png(images + images, gap=4, group=3, group_gap=10))
     assert grouped.shape[1] == 6 * 16 + 4 * 4 + 10
     np.testing.assert_array_equal(grouped[:, 3 * 16 + 2 * 4 + 10:][:, :16], images[0])
+
+
+def test_target_class_grid_has_the_targets_classes_with_their_counts(adapted_run):
+    _, store = adapted_run
+    summary = summarize_run(store)
+    cells = summary.done
+    labels, grid = figures.target_class_grid(cells, "other lab", summary.class_names,
+                                             {"basophil": 5, "eosinophil": 3, "immature_granulocyte": 2})
+    assert labels == ["accuracy", "balanced", "basophil\n(n=5)", "eosinophil\n(n=3)", "immature_granulocyte\n(n=2)"]
+    adapted = [c.cell.model for c in cells].index("cnn_a+bn_adapt")
+    np.testing.assert_allclose(grid[adapted], [60, 55, 70, 50, 60])
+    # without recorded counts (a run from before they were saved): the classes scored for any cell
+    labels, grid = figures.target_class_grid(cells, "other lab", summary.class_names, {})
+    assert labels[2:] == ["basophil", "eosinophil", "immature_granulocyte"] and grid.shape == (2, 5)
+    # a cell without a row on the target is a row of NaN, not a crash
+    assert np.isnan(figures.target_class_grid(cells, "nowhere", summary.class_names, {})[1]).all()
+
+
+def test_target_figures_draw_one_row_per_cell(adapted_run):
+    _, store = adapted_run
+    summary = summarize_run(store)
+    both = _decode(figures.targets_png(summary, summary.done, ["other lab"]))
+    one = _decode(figures.targets_png(summary, summary.done[:1], ["other lab"]))
+    assert both.std() > 10 and both.shape[0] > one.shape[0]  # a row per cell
+    classes = [_decode(figures.target_classes_png(cells, "other lab", summary.class_names, {"basophil": 5}))
+               for cells in (summary.done, summary.done[:1])]
+    assert classes[0].std() > 10 and classes[0].shape[0] > classes[1].shape[0]

@@ -167,3 +167,69 @@ def test_write_report_errors_are_one_line(fake_run, tmp_path):
     blocker.write_text("x")
     with pytest.raises(CellbenchError, match="cannot write the report"):
         html.write_report(summarize_run(store), blocker / "report.html", samples=False)
+
+
+def test_targets_section_draws_each_target_beside_clean_and_shifted(adapted_run):
+    run_dir, store = adapted_run
+    text = html.build_report(summarize_run(store), run_dir=run_dir, samples=False)
+    targets = text.split("<h2>Targets: test accuracy on external labelled sets (%)</h2>")[1].split("<h2>")[0]
+    assert "<td>other lab</td><td class=\"n\">10</td><td>basophil 5, eosinophil 3, immature_granulocyte 2</td>" in targets
+    assert "<h3>Target other lab: per-class accuracy</h3>" in targets
+    alts = re.findall(r'<img alt="([^"]*)"', targets)
+    assert alts == ["accuracy on each target", "per-class accuracy on target other lab"]
+    assert all(im.std() > 10 for im in embedded_pngs(targets))
+    # the summary table names model and adapter apart, and has the target column
+    summary_part = text.split("<h2>Summary")[1].split("<h2>")[0]
+    assert "<th>adapter</th>" in summary_part and "<td>bn_adapt</td>" in summary_part
+    assert "<th>target other lab</th>" in summary_part
+    assert "Cell detail: cnn_a/simple seed 0 + bn_adapt" in text  # the best cell is the adapted one
+
+
+def test_a_run_without_targets_has_no_targets_section(fake_run):
+    _, store = fake_run
+    assert "Targets" not in html.build_report(summarize_run(store), samples=False)
+
+
+def _explain_result(key: str) -> dict:
+    """A saved ``cellbench explain`` result, as little as its report section reads."""
+    return {"target": "lab B", "n_target": 12, "labels": False, "estimators": ["atc"],
+            "fingerprint": {"families": [{"family": "stain", "nearest_shift": "rt_stain", "nearest_severity": 3,
+                                          "distance": 0.5, "share": 0.6}], "statistics": []},
+            "cells": [{"key": key, "model": "cnn_a", "augmentation": "simple", "seed": 0, "val_accuracy": 0.9,
+                       "estimates": {"atc": 0.51}}], "recommendation": {}}
+
+
+def test_a_python_caller_gets_the_explain_section_once(fake_run, monkeypatch):
+    from robustbench_cells.explain.report_section import explain_section, save_result
+
+    run_dir, store = fake_run
+    summary = summarize_run(store)
+    save_result(run_dir, _explain_result(summary.done[0].key))
+    monkeypatch.setattr(html, "_PROVIDERS", [])  # as in a process that never built the CLI app
+    text = html.build_report(summary, run_dir=run_dir, samples=False)
+    assert text.count("<h2>Explain: lab B</h2>") == 1 and "51.0" in text.split("Explain: lab B")[1]
+    html.register_section(explain_section)  # what `cellbench explain`'s module does: still drawn once
+    assert html.build_report(summary, run_dir=run_dir, samples=False).count("<h2>Explain: lab B</h2>") == 1
+
+
+def test_sections_come_in_registered_order_and_a_broken_plugin_section_is_a_note(fake_run, monkeypatch):
+    from robustbench_cells.hookspecs import hookimpl
+    from robustbench_cells.registry import ReportSectionSpec
+    from tests.report.conftest import ReportTestPlugin
+
+    class SectionPlugin:
+        @hookimpl
+        def register_report_sections(self, register):
+            register(ReportSectionSpec("early", lambda ctx: ("Right after the summary", "<p>early</p>"), order=15))
+            register(ReportSectionSpec("late", lambda ctx: [("Last one", "<p>late</p>")]))
+            register(ReportSectionSpec("broken", lambda ctx: 1 / 0))
+
+    monkeypatch.setattr(plugins, "_host", plugins.PluginHost(
+        entry_points=False, extra_plugins=[("report_test", ReportTestPlugin()), ("my_sections", SectionPlugin())]))
+    _, store = fake_run
+    text = html.build_report(summarize_run(store), samples=False)
+    headings = re.findall(r"<h2>(.*?)</h2>", text)
+    assert headings[:3] == ["Summary: clean vs shifted test accuracy (%)", "Right after the summary",
+                            "Model x augmentation: mean shifted test accuracy (%)"]
+    assert headings[-2:] == ["broken (plugin my_sections)", "Last one"]  # order 100, then by name
+    assert "could not be built: ZeroDivisionError: division by zero" in text

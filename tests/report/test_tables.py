@@ -212,3 +212,19 @@ def test_captions_name_the_severities_run_and_markdown_escapes_the_run_name(tmp_
     contiguous = make_run(tmp_path / "c", run_config={"shifts": {"severities": [2, 3, 4]}})
     assert tables.severity_phrase(summarize_run(contiguous)) == "severity 2-4"
     contiguous.close()
+
+
+def test_terminal_tables_show_model_and_adapter_apart(adapted_run):
+    _, store = adapted_run
+    summary = summarize_run(store)
+    cols = _columns(tables.summary_table(summary, width=300))
+    assert cols["model"] == ["cnn_a", "cnn_a"] and cols["adapter"] == ["bn_adapt", "none"]  # best mean shifted first
+    assert cols["target other lab"] == ["60.0 (n=10)", "30.0 (n=10)"]
+    grid = _columns(tables.grid_table(summary))
+    assert grid["model"] == ["cnn_a", "cnn_a"] and grid["adapter"] == ["none", "bn_adapt"]
+    assert "+ bn_adapt" in _render(tables.cell_table(summary, summary.done[0]))
+
+
+def test_grid_has_no_adapter_column_in_a_run_without_adapters(fake_run):
+    _, store = fake_run
+    assert "adapter" not in _columns(tables.grid_table(summarize_run(store)))
