@@ -65,8 +65,10 @@ def prepare_run_data(data: Any, image_size: int | None, split_seed: int = 0,
                      split_fractions: Sequence[float] = DEFAULT_FRACTIONS, max_shift_images: int | None = None,
                      shift_seed: int = 0) -> RunData:
     """Load (*data*: a data set spec or a Dataset), resize, split and pick the shift subset."""
+    from robustbench_cells.bench.memcheck import check_run_memory
     from robustbench_cells.data.splits import split_dataset
 
+    check_run_memory(data, image_size, split_fractions, max_shift_images)  # before decoding: one line, no MemoryError
     dataset = _load(data) if isinstance(data, str) else data
     source_size = dataset.image_size
     if image_size:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from robustbench_cells import plugins
+from robustbench_cells.data import formats
 from robustbench_cells.data.dataset import Dataset
+from robustbench_cells.data.formats import DataPeek
 from robustbench_cells.errors import CellbenchError, unknown_name_error
 
 
@@ -25,6 +27,19 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     if path.suffix == ".npz":
         return "npz", spec
     raise unknown_name_error("data set", name if sep else spec, plugins.datasets().names())
+
+
+def peek_dataset(spec: str) -> DataPeek | None:
+    """How many images of which size *spec* holds, without decoding them (``data/formats/``), or
+    None when that cannot be known up front: a plugin's own format, a bad spec (its load then
+    raises the one-line error), a file still to be downloaded."""
+    try:
+        name, arg = parse_spec(spec)
+        if plugins.datasets().get(name).plugin != "datasets":  # a plugin's format, maybe of the same name
+            return None
+    except CellbenchError:
+        return None
+    return formats.peek(name, arg)
 
 
 def load_dataset(spec: str) -> Dataset:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 
 import cv2
 import numpy as np
@@ -17,7 +18,9 @@ from robustbench_cells.data.inspection.duplicates import (
     exact_duplicate_groups, label_conflicts, near_duplicates,
 )
 from robustbench_cells.data.inspection.figures import contact_sheet
-from robustbench_cells.data.inspection.outliers import MIN_IMAGES, fence_threshold, find_outliers
+from robustbench_cells.data.inspection.outliers import (
+    FEATURE_NAMES, MIN_IMAGES, fence_threshold, find_outliers, outlier_features,
+)
 from robustbench_cells.data.inspection.planted import foreign_background, near_copies
 from robustbench_cells.errors import CellbenchError
 
@@ -192,3 +195,18 @@ def test_class_names_that_look_like_mathtext_are_drawn_literally(tmp_path):
     path = class_bar_chart(class_balance(np.array([0, 1, 1, 2]), names), tmp_path / "bars.png", title="$x^")
     image = cv2.imread(str(path))
     assert image is not None and image.shape[0] > 100 and image.std() > 5
+
+
+@pytest.mark.parametrize("n", [16, MIN_IMAGES + 30])  # below and above the outlier threshold
+def test_tiny_2x2_images_inspect_without_runtime_warnings(n):
+    """2x2 thumbnails have no pixel with neighbours on every side: the texture features used to be
+    the mean of an empty slice (``RuntimeWarning: Mean of empty slice`` on ``data inspect``)."""
+    rng = np.random.default_rng(3)
+    ds = Dataset(rng.integers(0, 256, (n, 2, 2, 3), dtype=np.uint8), np.arange(n) % 2, ("a", "b"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any RuntimeWarning fails the test
+        report = inspect_dataset(ds)
+        features = outlier_features(ds.images)
+    assert np.isfinite(features).all() and features.shape == (n, len(FEATURE_NAMES))
+    assert report.n_images == n and len(report.outliers.scores) == n
+    assert np.isfinite(report.outliers.scores).all()

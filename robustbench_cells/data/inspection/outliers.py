@@ -57,11 +57,15 @@ def _chunk_features(images: np.ndarray) -> np.ndarray:
     # Colour statistics on a half-size Lab copy (4x fewer pixels to sort; colour survives
     # downsampling), texture on the full-size grey image (JPEG and noise live at pixel scale).
     sh, sw = max(8, h // 2), max(8, w // 2)
+    # Texture needs a ring of pixels with neighbours on every side: tiny images (2x2 thumbnails)
+    # are enlarged to 8 px first, or every ring statistic would be the mean of nothing.
+    gh, gw = max(8, h), max(8, w)
     small = np.empty((n, sh, sw, 3), np.uint8)
-    gray = np.empty((n, h, w), np.uint8)
+    gray = np.empty((n, gh, gw), np.uint8)
     for i, img in enumerate(images):  # cv2 converts one image at a time, but fast
         small[i] = cv2.resize(cv2.cvtColor(img, cv2.COLOR_RGB2LAB), (sw, sh), interpolation=cv2.INTER_AREA)
-        gray[i] = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        g1 = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        gray[i] = g1 if (gh, gw) == (h, w) else cv2.resize(g1, (gw, gh), interpolation=cv2.INTER_LINEAR)
     ring_small = _ring_mask(sh, sw)
     k = max(1, int(round(RING_FRACTION * min(sh, sw))))
     g = gray.astype(np.float32)
@@ -69,7 +73,7 @@ def _chunk_features(images: np.ndarray) -> np.ndarray:
     gy = g[:, 2:, 1:-1] - g[:, :-2, 1:-1]
     grad = np.sqrt(gx * gx + gy * gy)                              # (n, h-2, w-2)
     fine = np.abs(4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2] - g[:, 1:-1, 2:])
-    ring_full = _ring_mask(h, w)[1:-1, 1:-1]
+    ring_full = _ring_mask(gh, gw)[1:-1, 1:-1]
     ring_px = small[:, ring_small]                                # (n, R, 3) uint8
     q25, q50, q75 = np.percentile(ring_px, [25, 50, 75], axis=1)
     ring_grad = grad[:, ring_full]
