@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robustbench_cells.bench.store import Cell, ResultStore, Run, Score
+from robustbench_cells.bench.store import NO_ADAPTER, Cell, ResultStore, Run, Score, cell_adapter, cell_model
 from robustbench_cells.errors import CellbenchError
 from robustbench_cells.registry import SHIFT_FAMILIES
 
@@ -265,7 +265,7 @@ def summarize_run(store: ResultStore, reference: str | None = None, metric: str 
     """Read every row of *store* once and compute all metrics.
 
     *reference* selects the rBE reference: a cell key prefix or ``model/augmentation``. By default
-    each cell is compared with its own model's ``none`` cell (same seed if there is one), else with
+    each cell is compared with its own model's ``none`` cell without adapter (same seed if there is one), else with
     the first done cell. *metric* is the row field every summary number uses (see :data:`METRICS`).
     """
     check_metric(metric)
@@ -283,7 +283,9 @@ def summarize_run(store: ResultStore, reference: str | None = None, metric: str 
         if explicit is not None:
             ref = _pick_reference(c, explicit)
         else:
-            own_none = [d for d in done if d.cell.model == c.cell.model and d.cell.augmentation == "none"]
+            # an adapted cell (stored as model+chain) is compared with its model's plain none cell
+            own_none = [d for d in done if cell_model(d.cell) == cell_model(c.cell)
+                        and d.cell.augmentation == "none" and cell_adapter(d.cell) == NO_ADAPTER]
             ref = _pick_reference(c, own_none) or _pick_reference(c, first)
         if ref is not None:
             c.reference_key = ref.key

@@ -110,6 +110,33 @@ class Cell:
     epochs: int | None = None
 
 
+# -- model, adapter, augmentation of a stored cell -------------------------------------------------
+#: The adapter label of a cell scored without test-time adaptation.
+NO_ADAPTER = "none"
+
+
+def cell_adapter(cell: Cell) -> str:
+    """The adapter chain of *cell*: ``config["adapter"]`` of an adapted or evaluated cell, else ``"none"``."""
+    adapter = (cell.config or {}).get("adapter")
+    return adapter if isinstance(adapter, str) and adapter else NO_ADAPTER
+
+
+def cell_model(cell: Cell) -> str:
+    """The model label without the adapter: an adapted cell is stored as ``model+chain``."""
+    suffix = f"+{cell_adapter(cell)}"
+    if suffix != f"+{NO_ADAPTER}" and cell.model.endswith(suffix) and len(cell.model) > len(suffix):
+        return cell.model[: -len(suffix)]
+    return cell.model
+
+
+def cell_augmentation(cell: Cell) -> str:
+    """The augmentation label without the adapter (``cellbench evaluate`` stores ``external+adapt:CHAIN``)."""
+    suffix = f"+adapt:{cell_adapter(cell)}"
+    if cell.augmentation.endswith(suffix) and len(cell.augmentation) > len(suffix):
+        return cell.augmentation[: -len(suffix)]
+    return cell.augmentation
+
+
 class ResultStore:
     """Read/write access to ``RUN_DIR/results.sqlite``."""
 

@@ -13,10 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from robustbench_cells.bench.metrics import CellSummary, RunSummary
-from robustbench_cells.bench.store import Cell, Score
-
-#: The adapter label of a cell scored without test-time adaptation.
-NO_ADAPTER = "none"
+from robustbench_cells.bench.store import NO_ADAPTER, Cell, Score, cell_adapter, cell_augmentation, cell_model
 
 SUMMARY_COLUMNS = ("model", "params", "augmentation", "adapter", "seed", "recipe", "clean val", "clean test",
                    "mean shifted", "worst family", "gap", "rBE", "ECE shifted")
@@ -36,29 +33,6 @@ def fmt_params(n: int | None) -> str:
     if n is None:
         return "-"
     return f"{n / 1e6:.1f}M" if n >= 1_000_000 else f"{n / 1e3:.0f}k" if n >= 1000 else str(n)
-
-
-# -- model, adapter, augmentation of a stored cell -------------------------------------------------
-def cell_adapter(cell: Cell) -> str:
-    """The adapter chain of *cell*: ``config["adapter"]`` of an adapted or evaluated cell, else ``"none"``."""
-    adapter = (cell.config or {}).get("adapter")
-    return adapter if isinstance(adapter, str) and adapter else NO_ADAPTER
-
-
-def cell_model(cell: Cell) -> str:
-    """The model label without the adapter: an adapted cell is stored as ``model+chain``."""
-    suffix = f"+{cell_adapter(cell)}"
-    if suffix != f"+{NO_ADAPTER}" and cell.model.endswith(suffix) and len(cell.model) > len(suffix):
-        return cell.model[: -len(suffix)]
-    return cell.model
-
-
-def cell_augmentation(cell: Cell) -> str:
-    """The augmentation label without the adapter (``cellbench evaluate`` stores ``external+adapt:CHAIN``)."""
-    suffix = f"+adapt:{cell_adapter(cell)}"
-    if cell.augmentation.endswith(suffix) and len(cell.augmentation) > len(suffix):
-        return cell.augmentation[: -len(suffix)]
-    return cell.augmentation
 
 
 def cell_name(cell: Cell) -> str:

@@ -85,6 +85,23 @@ def test_rbe_against_default_references(store):
     assert c.reference_key == "aaaa" and c.rbe == pytest.approx(b.rbe)
 
 
+def test_adapted_cells_are_compared_with_their_models_plain_none_cell(tmp_path, shift_plugins):
+    """An adapted cell is stored as ``m+bn_adapt`` / ``none``: its rBE reference is ``m``'s plain none cell."""
+    s = ResultStore(tmp_path, create=True)
+    run = s.create_run("r", {}, {}, "synthetic", "fp", [f"c{i}" for i in range(8)])
+    first = Cell("zzzz", "m0", "simple", 0, position=0)
+    plain = Cell("aaaa", "m", "none", 0, position=1)
+    adapted = Cell("eeee", "m+bn_adapt", "none", 0, config={"kind": "adapt", "base": "aaaa", "adapter": "bn_adapt",
+                                                             "base_label": "m/none/0", "seed": 0}, position=2)
+    s.add_cells(run.id, [first, plain, adapted])
+    for key, spec in (("zzzz", B), ("aaaa", A), ("eeee", C)):
+        s.finish_cell(key, _rows(key, **spec), params=10, model_path=None, train_seconds=1, eval_seconds=1, epochs=1)
+    summary = metrics.summarize_run(s)
+    assert summary.get("eeee").reference_key == "aaaa"  # not itself, not the first cell
+    assert summary.get("aaaa").reference_key == "aaaa"
+    s.close()
+
+
 def test_rbe_with_explicit_reference(store):
     summary = metrics.summarize_run(store, reference="m/simple")
     a = summary.get("aaaa")
