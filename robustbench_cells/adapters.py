@@ -65,6 +65,23 @@ class AdaptContext:
     meta: Mapping[str, Any] = field(default_factory=dict)
     stats: Mapping[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # One working copy of the model per context, reset to the stored weights for each evaluation
+    # set: cloning a Keras model and tracing its predict function again for every set cost more
+    # than AdaBN itself. Not copied by :meth:`with_model` (init=False).
+    _scratch: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def model_copy(self) -> Any:
+        """A copy of :attr:`model` with the stored weights, for model-space adapters to change.
+
+        The same copy is handed out again (weights reset) on the next call, so an adapter must
+        not keep it beyond one :func:`adapt_predict`; :attr:`model` itself is never touched.
+        """
+        if self._scratch is None:
+            import keras
+
+            self._scratch = keras.models.clone_model(self.model)
+        self._scratch.set_weights(self.model.get_weights())
+        return self._scratch
 
     @classmethod
     def from_cell(cls, path: str | os.PathLike) -> AdaptContext:

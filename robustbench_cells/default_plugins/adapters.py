@@ -71,15 +71,6 @@ def walk_layers(layer: Any) -> Iterator[Any]:
         yield from walk_layers(sub)
 
 
-def copy_model(model: Any) -> Any:
-    """A deep copy of a Keras model (own variables; the original is never touched)."""
-    import keras
-
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    return clone
-
-
 def model_inputs(model: Any, images: np.ndarray) -> np.ndarray:
     """uint8 images resized to the model's input, as float32 0..255 (what the model takes)."""
     from robustbench_cells.data.resize import resize_images
@@ -186,7 +177,7 @@ def adapt_bn(context: AdaptContext, images: np.ndarray, rng: np.random.Generator
              batch_size: int = 128) -> Any:
     """AdaBN on a copy: BatchNorm moving mean/variance re-estimated on the target images."""
     batch_size = _int("bn_adapt", "batch_size", batch_size, 2, 100_000)
-    model = copy_model(context.model)
+    model = context.model_copy()
     n = reestimate_bn(model, model_inputs(model, images), batch_size, rng)
     if n == 0:
         context.notes.append("bn_adapt: the model has no (trainable) BatchNorm layer; predictions unchanged")
@@ -202,7 +193,7 @@ def adapt_tent(context: AdaptContext, images: np.ndarray, rng: np.random.Generat
     steps = _int("tent", "steps", steps, 0, 10_000)
     lr = _num("tent", "lr", lr, 0.0, 1.0)
     batch_size = _int("tent", "batch_size", batch_size, 2, 100_000)
-    model = copy_model(context.model)
+    model = context.model_copy()
     x = model_inputs(model, images)
     norm_types = (keras.layers.BatchNormalization, keras.layers.GroupNormalization, keras.layers.LayerNormalization)
     norms = [l for l in walk_layers(model) if isinstance(l, norm_types) and l.trainable]

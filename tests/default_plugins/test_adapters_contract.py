@@ -96,6 +96,18 @@ def test_deterministic_shape_and_model_untouched(name, model, stats):
         assert np.array_equal(w0, w1), f"{name} changed the stored model's weights"
 
 
+@pytest.mark.parametrize("name", ADAPTER_NAMES)
+def test_one_set_never_leaks_into_the_next(name, model, stats):
+    """A context is reused for every evaluation set of a cell: set B's predictions must not depend
+    on having adapted to set A first (the working model copy is reset for each set)."""
+    first, second = _images(10, seed=5, tint=(240, 225, 160)), _images(10, seed=9, tint=(200, 200, 240))
+    reused = AdaptContext(model, {"class_names": ["a", "b", "c"]}, stats)
+    adapt_predict(name, reused, first, seed=3)
+    after_first = adapt_predict(name, reused, second, seed=3)
+    fresh = adapt_predict(name, AdaptContext(model, {"class_names": ["a", "b", "c"]}, stats), second, seed=3)
+    np.testing.assert_allclose(after_first, fresh, atol=1e-6)
+
+
 def test_bn_adapt_changes_bn_models_and_notes_group_norm(stats):
     target = _images(16, seed=5, tint=(200, 230, 150))
     bn = _tiny_model("batch")
