@@ -1,8 +1,9 @@
-"""Background images for compositing: the shipped set (``assets/backgrounds``) or a user's folder.
+"""Background images for compositing: the shipped set or a user's folder.
 
-The shipped images are read through :mod:`importlib.resources`, so they work from an installed
-wheel (or zip) as well as from a source checkout. ``MANIFEST.csv`` beside them records how each
-was made and its licence.
+The shipped images live in the top-level ``backgrounds/`` folder of the repository, installed as the
+package ``robustbench_cells.backgrounds`` (pyproject's ``package-dir``). They are read through
+:mod:`importlib.resources`, so they work from an installed wheel (or zip) as well as from an editable
+install. ``MANIFEST.csv`` beside them records how each was made and its licence.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import numpy as np
 from robustbench_cells.errors import CellbenchError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-_PACKAGE = "robustbench_cells"
-_SHIPPED = ("assets", "backgrounds")
+_SHIPPED_PACKAGE = "robustbench_cells.backgrounds"
 
 
 def _decode(data: bytes, where: str) -> np.ndarray:
@@ -40,15 +40,19 @@ def _square(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
+def shipped_folder() -> resources.abc.Traversable:
+    """The folder of the shipped backgrounds and their ``MANIFEST.csv`` (``backgrounds/`` in the repository)."""
+    return resources.files(_SHIPPED_PACKAGE)
+
+
 def shipped_background_files() -> list[str]:
     """Names of the shipped background images (sorted)."""
-    folder = resources.files(_PACKAGE).joinpath(*_SHIPPED)
-    return sorted(p.name for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES))
+    return sorted(p.name for p in shipped_folder().iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES))
 
 
 @functools.lru_cache(maxsize=8)
 def _load_shipped(size: int) -> np.ndarray:
-    folder = resources.files(_PACKAGE).joinpath(*_SHIPPED)
+    folder = shipped_folder()
     names = shipped_background_files()
     if not names:
         raise CellbenchError("backgrounds: the shipped background folder is empty (broken install?)")

@@ -101,10 +101,10 @@ def make_randaugment(num_ops: int = 2, magnitude: float = 9.0, magnitude_std: fl
 
 
 def make_gaussian_noise(sigma=(2.0, 16.0), p: float = 1.0) -> ImageFn:
-    from robustbench_cells.ops.augment import gaussian_noise
+    from robustbench_cells.ops.noise import random_gaussian_noise
 
     kw = dict(sigma=span("gaussian_noise", "sigma", sigma, 0, 255), p=number("gaussian_noise", "p", p, 0, 1))
-    return lambda images, rng: gaussian_noise(images, rng, **kw)
+    return lambda images, rng: random_gaussian_noise(images, rng, **kw)
 
 
 def make_mixup(alpha: float = 0.2, p: float = 1.0) -> BatchFn:
@@ -123,8 +123,7 @@ def make_cutmix(alpha: float = 1.0, p: float = 1.0) -> BatchFn:
 
 def make_background(p: float = 0.5, folder: str | None = None, scale=(0.8, 1.2), max_offset: float = 0.15) -> ImageFn:
     from robustbench_cells.data.backgrounds import load_backgrounds
-    from robustbench_cells.ops.composite import composite_backgrounds
-    from robustbench_cells.ops.mask import cell_mask
+    from robustbench_cells.ops.composite import random_background
 
     p = number("background", "p", p, 0, 1)
     scale = span("background", "scale", scale, 0.1, 5)
@@ -135,22 +134,12 @@ def make_background(p: float = 0.5, folder: str | None = None, scale=(0.8, 1.2),
         backgrounds = load_backgrounds(folder, size=128)  # crops are resized to the image size later
     except CellbenchError as exc:
         raise CellbenchError(f"augmentation 'background': option 'folder': {exc}") from None
-
-    def fn(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        chosen = np.flatnonzero(rng.random(len(images)) < p)
-        out = images.copy()
-        if len(chosen):
-            sub = images[chosen]
-            out[chosen] = composite_backgrounds(sub, cell_mask(sub), backgrounds, rng, scale=scale,
-                                                max_offset=max_offset)
-        return out
-
-    return fn
+    return lambda images, rng: random_background(images, rng, backgrounds, p=p, scale=scale, max_offset=max_offset)
 
 
 def make_stain(space: str = "both", hed_sigma: float = 0.05, hed_bias: float = 0.05, hue: float = 8.0,
                saturation: float = 0.15, value: float = 0.1) -> ImageFn:
-    from robustbench_cells.ops import color
+    from robustbench_cells.ops.augment import random_stain
 
     space = choice("stain", "space", space, ("hed", "hsv", "both"))
     hed_sigma = number("stain", "hed_sigma", hed_sigma, 0, 1)
@@ -158,39 +147,8 @@ def make_stain(space: str = "both", hed_sigma: float = 0.05, hed_bias: float = 0
     hue = number("stain", "hue", hue, 0, 180)
     saturation = number("stain", "saturation", saturation, 0, 1)
     value = number("stain", "value", value, 0, 1)
-
-    def fn(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n = len(images)
-        out = images
-        if space in ("hed", "both") and (hed_sigma or hed_bias):
-            # Tellez et al. 2018 HED jitter: another lab's haematoxylin/eosin amounts.
-            scale, bias = color.stain_jitter_params(n, rng, hed_sigma, hed_bias)
-            out = color.stain_transform(out, scale, bias)
-        if space in ("hsv", "both") and (hue or saturation or value):
-            out = hsv_jitter(out, rng.uniform(-hue, hue, n), rng.uniform(1 - saturation, 1 + saturation, n),
-                             rng.uniform(1 - value, 1 + value, n))
-        return out if out is not images else images.copy()
-
-    return fn
-
-
-def hsv_jitter(images: np.ndarray, hue_deg: np.ndarray, sat: np.ndarray, val: np.ndarray) -> np.ndarray:
-    """Per image: hue + ``hue_deg``, saturation x ``sat``, value x ``val``.
-
-    Done in OpenCV's 8-bit HSV with one 3-channel lookup table per image: ~5x faster than the
-    float HSV round trip; hue is quantised to 2 degrees, which is far below the jitter itself.
-    """
-    import cv2
-
-    levels = np.arange(256, dtype=np.float32)
-    out = np.empty_like(images)
-    for i, img in enumerate(images):
-        hue_lut = np.where(levels < 180, np.mod(levels + np.rint(hue_deg[i] / 2.0), 180), levels)
-        lut = np.stack([hue_lut, levels * sat[i], levels * val[i]], axis=-1)
-        lut = np.clip(np.rint(lut), 0, 255).astype(np.uint8)[:, None, :]
-        hsv = cv2.LUT(cv2.cvtColor(img, cv2.COLOR_RGB2HSV), lut)
-        out[i] = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    return out
+    kw = dict(space=space, hed_sigma=hed_sigma, hed_bias=hed_bias, hue=hue, saturation=saturation, value=value)
+    return lambda images, rng: random_stain(images, rng, **kw)
 
 
 def make_corruptions(held_out: Sequence[str] = (), severity=(1, 5), p: float = 0.5) -> ImageFn:
@@ -247,52 +205,31 @@ def make_corruptions(held_out: Sequence[str] = (), severity=(1, 5), p: float = 0
 def make_lab(strength: Any = (0.2, 1.0), p: Any = 0.8) -> ImageFn:
     """A random lab profile per image (:func:`robustbench_cells.ops.lab.lab_profile`): magnification,
     OD-space stain, plasma tint, camera and low-res capture, at a strength drawn in *strength*."""
-    from robustbench_cells.ops.lab import lab_profile
+    from robustbench_cells.ops.augment import random_lab
 
-    lo, hi = span("lab", "strength", strength, 0, 1)
-    p = number("lab", "p", p, 0, 1)
-
-    def fn(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n = len(images)
-        applied = rng.random(n) < p
-        strengths = rng.uniform(lo, hi, n)
-        out = images.copy()
-        idx = np.flatnonzero(applied)
-        if len(idx):
-            out[idx] = lab_profile(images[idx], strengths[idx], rng)
-        return out
-
-    return fn
+    kw = dict(strength=span("lab", "strength", strength, 0, 1), p=number("lab", "p", p, 0, 1))
+    return lambda images, rng: random_lab(images, rng, **kw)
 
 
 BUILTINS: tuple[AugmentationSpec, ...] = (
     AugmentationSpec("none", "none", "image", make_none, "no augmentation"),
     AugmentationSpec("simple", "basic", "image", make_simple,
-                     "random flip, rotation, zoom, translation, contrast, brightness",
-                     dict(flip="both", rotation=180.0, zoom=(0.9, 1.1), translate=0.1, contrast=0.2, brightness=0.1)),
+                     "random flip, rotation, zoom, translation, contrast, brightness"),
     AugmentationSpec("augmix", "policy", "image", make_augmix,
-                     "AugMix: per-image mixed chains of ops (JSD views via jsd_views=True)",
-                     dict(severity=3.0, width=3, depth=-1, alpha=1.0)),
+                     "AugMix: per-image mixed chains of ops (JSD views via jsd_views=True)"),
     AugmentationSpec("randaugment", "policy", "image", make_randaugment,
-                     "RandAugment: num_ops random ops at a magnitude",
-                     dict(num_ops=2, magnitude=9.0, magnitude_std=0.5)),
+                     "RandAugment: num_ops random ops at a magnitude"),
     AugmentationSpec("gaussian_noise", "noise", "image", make_gaussian_noise,
-                     "additive Gaussian noise, sigma on the 0..255 scale", dict(sigma=(2.0, 16.0), p=1.0)),
-    AugmentationSpec("mixup", "mixing", "batch", make_mixup, "MixUp images and labels within a batch",
-                     dict(alpha=0.2, p=1.0)),
-    AugmentationSpec("cutmix", "mixing", "batch", make_cutmix, "CutMix boxes and labels within a batch",
-                     dict(alpha=1.0, p=1.0)),
+                     "additive Gaussian noise, sigma on the 0..255 scale"),
+    AugmentationSpec("mixup", "mixing", "batch", make_mixup, "MixUp images and labels within a batch"),
+    AugmentationSpec("cutmix", "mixing", "batch", make_cutmix, "CutMix boxes and labels within a batch"),
     AugmentationSpec("background", "background", "image", make_background,
-                     "paste the segmented cell onto a random background image",
-                     dict(p=0.5, folder=None, scale=(0.8, 1.2), max_offset=0.15)),
-    AugmentationSpec("stain", "stain", "image", make_stain, "stain/colour jitter in HED and/or HSV space",
-                     dict(space="both", hed_sigma=0.05, hed_bias=0.05, hue=8.0, saturation=0.15, value=0.1)),
+                     "paste the segmented cell onto a random background image"),
+    AugmentationSpec("stain", "stain", "image", make_stain, "stain/colour jitter in HED and/or HSV space"),
     AugmentationSpec("corruptions", "corruption", "image", make_corruptions,
-                     "a random shift family from the shift registry at a random severity",
-                     dict(held_out=(), severity=(1, 5), p=0.5)),
+                     "a random shift family from the shift registry at a random severity"),
     AugmentationSpec("lab", "lab", "image", make_lab,
-                     "a random lab profile per image: magnification, stain, plasma tint, camera, low-res capture",
-                     dict(strength=(0.2, 1.0), p=0.8)),
+                     "a random lab profile per image: magnification, stain, plasma tint, camera, low-res capture"),
 )
 
 

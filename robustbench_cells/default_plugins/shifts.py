@@ -10,55 +10,20 @@ the cell is still recognisable. Changing any row changes the shifted sets, so bu
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
-
 import numpy as np
 
 from robustbench_cells.hookspecs import hookimpl
-from robustbench_cells.ops import blur, digital, geometric, lab, microscopy, noise, occlusion, photometric, stain
+from robustbench_cells.ops import (blur, composite, digital, geometric, lab, microscopy, noise, occlusion,
+                                   photometric, stain)
 from robustbench_cells.registry import ShiftSpec
 
 
-_MASKS: OrderedDict[bytes, np.ndarray] = OrderedDict()
-_MASKS_LOCK = threading.Lock()
-_MASKS_MAX = 96  # chunks of <= 64 images: the masks of a 6,000-image test set (~210 MB at 96 px)
-
-
-def cached_cell_mask(images: np.ndarray) -> np.ndarray:
-    """``ops.mask.cell_mask`` memoised on the pixels: a shifted-set build asks for the same chunk's
-    mask once per severity, and the mask costs more than the compositing."""
-    from robustbench_cells.ops.mask import cell_mask
-
-    key = hashlib.sha1(np.ascontiguousarray(images).data).digest() + repr(images.shape).encode()
-    with _MASKS_LOCK:
-        if key in _MASKS:
-            _MASKS.move_to_end(key)
-            return _MASKS[key]
-    mask = cell_mask(images)
-    mask.setflags(write=False)
-    with _MASKS_LOCK:
-        _MASKS[key] = mask
-        while len(_MASKS) > _MASKS_MAX:
-            _MASKS.popitem(last=False)
-    return mask
-
-
 def background(images: np.ndarray, param: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
-    """Foreign background: the white cell (the `background` augmentation's mask) pasted on a shipped
-    background, blended in with opacity ``param[0]``; the cell moves by up to ``param[1]`` of the side."""
+    """Foreign background (:func:`robustbench_cells.ops.composite.background_shift`) on the shipped
+    backgrounds: opacity ``param[0]``, the cell moved by up to ``param[1]`` of the side."""
     from robustbench_cells.data.backgrounds import load_backgrounds
-    from robustbench_cells.ops.composite import composite_backgrounds
 
-    opacity, offset = param
-    n, h, w, _ = images.shape
-    pasted = composite_backgrounds(images, cached_cell_mask(images), load_backgrounds(size=max(h, w)), rng,
-                                   scale=(1.0, 1.0), max_offset=offset)
-    if opacity >= 1.0:
-        return pasted
-    mixed = images.astype(np.float32) * (1.0 - opacity) + pasted.astype(np.float32) * opacity
-    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    return composite.background_shift(images, param, rng, load_backgrounds(size=max(images.shape[1:3])))
 
 
 # name, family, fn, severities 1..5, description

@@ -6,8 +6,12 @@ result depends only on the generator state); the pixel work is either vectorised
 or one OpenCV call per image (``warpAffine``/``LUT`` cost ~10-20 µs each at 96x96), never a
 Python loop over pixels.
 
-Also holds the small primitives that AugMix/RandAugment reuse: affine warps with per-image
-matrices and per-image lookup tables.
+The warps and lookup tables themselves are :mod:`robustbench_cells.ops.affine` and
+:mod:`robustbench_cells.ops.lut` (shared with the shifts); this module also holds the blend and
+brightness/contrast primitives AugMix/RandAugment reuse, and the bodies of the ``stain`` and
+``lab`` augmentations. (The ``gaussian_noise`` augmentation is
+:func:`robustbench_cells.ops.noise.random_gaussian_noise`, the ``background`` one
+:func:`robustbench_cells.ops.composite.random_background`.)
 """
 
 from __future__ import annotations
@@ -15,66 +19,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from robustbench_cells.ops.affine import affine_matrices, warp_affine_batch
+from robustbench_cells.ops.color import hsv_jitter, stain_jitter_params, stain_transform, to_uint8
+from robustbench_cells.ops.lab import lab_profile
+from robustbench_cells.ops.lut import apply_luts
+
 Range = tuple[float, float]
 
 
 # -- primitives ------------------------------------------------------------------------------------
-def affine_matrices(size: tuple[int, int], *, angle_deg: np.ndarray | None = None, zoom: np.ndarray | None = None,
-                    shift: np.ndarray | None = None, shear: np.ndarray | None = None,
-                    flip_h: np.ndarray | None = None, flip_v: np.ndarray | None = None,
-                    n: int | None = None) -> np.ndarray:
-    """Per-image 2x3 affine matrices ``(n, 2, 3)`` about the image centre.
-
-    ``angle_deg``/``zoom`` ``(n,)``; ``shift`` ``(n, 2)`` in pixels (x, y); ``shear`` ``(n, 2)``
-    (x, y shear factors); ``flip_h``/``flip_v`` boolean ``(n,)``. Missing parts are identity.
-    Order: flip, shear, zoom + rotation, then shift.
-    """
-    h, w = size
-    lengths = [len(a) for a in (angle_deg, zoom, shift, shear, flip_h, flip_v) if a is not None]
-    n = n if n is not None else (lengths[0] if lengths else 0)
-    a = np.tile(np.eye(2, dtype=np.float64), (n, 1, 1))
-    if flip_h is not None:
-        a[:, 0, 0] *= np.where(flip_h, -1.0, 1.0)
-    if flip_v is not None:
-        a[:, 1, 1] *= np.where(flip_v, -1.0, 1.0)
-    if shear is not None:
-        sh = np.tile(np.eye(2), (n, 1, 1))
-        sh[:, 0, 1] = shear[:, 0]
-        sh[:, 1, 0] = shear[:, 1]
-        a = sh @ a
-    if angle_deg is not None or zoom is not None:
-        theta = np.deg2rad(angle_deg if angle_deg is not None else np.zeros(n))
-        z = zoom if zoom is not None else np.ones(n)
-        cos, sin = np.cos(theta) * z, np.sin(theta) * z
-        rot = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
-        a = rot @ a
-    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
-    t = centre - a @ centre
-    if shift is not None:
-        t = t + shift
-    return np.concatenate([a, t[..., None]], axis=-1).astype(np.float32)
-
-
-def warp_affine_batch(images: np.ndarray, matrices: np.ndarray, border: int = cv2.BORDER_REFLECT_101,
-                      interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """Warp each uint8 image with its own 2x3 matrix; identity matrices are copied, not resampled.
-
-    Reflected borders by default: a smear continues past the crop edge, a black corner would be
-    a give-away artefact the model could learn.
-    """
-    n, h, w = images.shape[:3]
-    out = np.empty_like(images)
-    identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
-    is_identity = (np.abs(matrices - identity) < 1e-6).all(axis=(1, 2))
-    for i in range(n):
-        if is_identity[i]:
-            out[i] = images[i]
-        else:
-            # dst= writes straight into the batch (out[i] is a contiguous view): no extra copy.
-            cv2.warpAffine(images[i], matrices[i], (w, h), dst=out[i], flags=interpolation, borderMode=border)
-    return out
-
-
 def weighted_sum_uint8(terms: list[np.ndarray], coeffs: np.ndarray) -> np.ndarray:
     """``sum_k coeffs[:, k] * terms[k]`` per image, rounded and saturated to uint8.
 
@@ -96,15 +49,6 @@ def weighted_sum_uint8(terms: list[np.ndarray], coeffs: np.ndarray) -> np.ndarra
     return out
 
 
-def apply_luts(images: np.ndarray, luts: np.ndarray) -> np.ndarray:
-    """Map every image through its own uint8 lookup table: ``luts`` is ``(n, 256)`` or ``(n, 256, 3)``."""
-    out = np.empty_like(images)
-    for i in range(len(images)):
-        lut = luts[i] if luts[i].ndim == 1 else luts[i][:, None, :]  # (256,) or (256, 1, 3) per channel
-        cv2.LUT(images[i], np.ascontiguousarray(lut, dtype=np.uint8), dst=out[i])
-    return out
-
-
 def brightness_contrast(images: np.ndarray, brightness: np.ndarray, contrast: np.ndarray) -> np.ndarray:
     """``(x - mean) * contrast + mean + brightness * 255`` per image (mean = the image's grey mean).
 
@@ -115,7 +59,7 @@ def brightness_contrast(images: np.ndarray, brightness: np.ndarray, contrast: np
     means = np.array([sum(cv2.mean(img)[:3]) / 3.0 for img in images], np.float32)
     levels = np.arange(256, dtype=np.float32)[None, :]
     luts = (levels - means[:, None]) * contrast[:, None] + means[:, None] + brightness[:, None] * 255.0
-    return apply_luts(images, np.clip(np.rint(luts), 0, 255).astype(np.uint8))
+    return apply_luts(images, to_uint8(luts))
 
 
 # -- the ``simple`` recipe -------------------------------------------------------------------------
@@ -152,15 +96,38 @@ def random_simple(images: np.ndarray, rng: np.random.Generator, *, flip: str = "
     return out
 
 
-def gaussian_noise(images: np.ndarray, rng: np.random.Generator, sigma: Range = (2.0, 16.0),
-                   p: float = 1.0) -> np.ndarray:
-    """Additive Gaussian noise with a per-image sigma drawn from ``sigma`` on the 0..255 scale.
+# -- the ``stain`` and ``lab`` recipes -------------------------------------------------------------
+def random_stain(images: np.ndarray, rng: np.random.Generator, *, space: str = "both", hed_sigma: float = 0.05,
+                 hed_bias: float = 0.05, hue: float = 8.0, saturation: float = 0.15, value: float = 0.1) -> np.ndarray:
+    """Stain/colour jitter per image, in HED (``space`` ``"hed"``/``"both"``) then HSV (``"hsv"``/``"both"``).
 
-    Each image is noised with probability ``p`` (the others come back unchanged).
+    - HED (Tellez et al. 2018): stain concentrations x ``U(1 - hed_sigma, 1 + hed_sigma)`` plus
+      ``U(-hed_bias, hed_bias)`` (:func:`~robustbench_cells.ops.color.stain_transform`): another
+      lab's haematoxylin/eosin amounts.
+    - HSV: hue + ``U(-hue, hue)`` degrees, saturation and value x ``U(1 -/+ saturation)``,
+      ``U(1 -/+ value)`` (:func:`~robustbench_cells.ops.color.hsv_jitter`).
+    A part whose amounts are all 0 draws nothing. Always a new array.
     """
     n = len(images)
-    s = rng.uniform(sigma[0], sigma[1], n).astype(np.float32) * (rng.random(n) < p)
-    noise = rng.standard_normal(images.shape, dtype=np.float32)
-    noise *= s[:, None, None, None]
-    noise += images
-    return np.clip(np.rint(noise), 0, 255).astype(np.uint8)
+    out = images
+    if space in ("hed", "both") and (hed_sigma or hed_bias):
+        scale, bias = stain_jitter_params(n, rng, hed_sigma, hed_bias)
+        out = stain_transform(out, scale, bias)
+    if space in ("hsv", "both") and (hue or saturation or value):
+        out = hsv_jitter(out, rng.uniform(-hue, hue, n), rng.uniform(1 - saturation, 1 + saturation, n),
+                         rng.uniform(1 - value, 1 + value, n))
+    return out if out is not images else images.copy()
+
+
+def random_lab(images: np.ndarray, rng: np.random.Generator, *, strength: Range = (0.2, 1.0),
+               p: float = 0.8) -> np.ndarray:
+    """With probability ``p`` per image, a random lab profile (:func:`robustbench_cells.ops.lab.lab_profile`:
+    magnification, OD-space stain, plasma tint, camera, low-res capture) at a strength in ``U(strength)``."""
+    n = len(images)
+    applied = rng.random(n) < p
+    strengths = rng.uniform(strength[0], strength[1], n)
+    out = images.copy()
+    idx = np.flatnonzero(applied)
+    if len(idx):
+        out[idx] = lab_profile(images[idx], strengths[idx], rng)
+    return out

@@ -20,7 +20,11 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from robustbench_cells.ops.augment import affine_matrices, apply_luts, warp_affine_batch, weighted_sum_uint8
+from robustbench_cells.ops.affine import affine_matrices, compose_affine, warp_affine_batch
+from robustbench_cells.ops.augment import weighted_sum_uint8
+from robustbench_cells.ops.blur import filter_batch
+from robustbench_cells.ops.color import to_uint8
+from robustbench_cells.ops.lut import apply_luts
 
 # An op: (images uint8 (k,H,W,3), level float (k,) in 0..1, rng) -> uint8 (k,H,W,3)
 Op = Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
@@ -40,7 +44,7 @@ def autocontrast(images: np.ndarray, level: np.ndarray, rng: np.random.Generator
     scale = np.where(span > 0, 255.0 / np.maximum(span, 1), 1.0)
     offset = np.where(span > 0, lo, 0.0)
     levels = np.arange(256, dtype=np.float32)[None, :, None]
-    luts = np.clip(np.rint((levels - offset[:, None, :]) * scale[:, None, :]), 0, 255).astype(np.uint8)
+    luts = to_uint8((levels - offset[:, None, :]) * scale[:, None, :])
     return apply_luts(images, luts)
 
 
@@ -92,20 +96,19 @@ def contrast(images: np.ndarray, level: np.ndarray, rng: np.random.Generator) ->
     f = _enhance_factor(level, rng)[:, None]
     mean = np.array([cv2.mean(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))[0] for img in images])[:, None]
     values = np.arange(256)[None, :]
-    return apply_luts(images, np.clip(np.rint(mean + f * (values - mean)), 0, 255).astype(np.uint8))
+    return apply_luts(images, to_uint8(mean + f * (values - mean)))
 
 
 def brightness(images: np.ndarray, level: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Brightness up or down (blend with black): one LUT per image."""
     f = _enhance_factor(level, rng)[:, None]
-    return apply_luts(images, np.clip(np.rint(f * np.arange(256)[None, :]), 0, 255).astype(np.uint8))
+    return apply_luts(images, to_uint8(f * np.arange(256)[None, :]))
 
 
 def sharpness(images: np.ndarray, level: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Sharpen or soften (blend with PIL's 3x3 smoothing filter)."""
     kernel = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32) / 13.0
-    smooth = np.stack([cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101) for img in images])
-    return _blend(images, smooth, _enhance_factor(level, rng))
+    return _blend(images, filter_batch(images, kernel), _enhance_factor(level, rng))
 
 
 def identity(images: np.ndarray, level: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -169,13 +172,6 @@ shear_x = _as_image_op(shear_x_matrix, "shear_x")
 shear_y = _as_image_op(shear_y_matrix, "shear_y")
 translate_x = _as_image_op(translate_x_matrix, "translate_x")
 translate_y = _as_image_op(translate_y_matrix, "translate_y")
-
-
-def compose_affine(second: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """The 2x3 matrices of ``second o first`` for stacks ``(k, 2, 3)``."""
-    a = second[:, :, :2] @ first[:, :, :2]
-    t = (second[:, :, :2] @ first[:, :, 2:])[..., 0] + second[:, :, 2]
-    return np.concatenate([a, t[..., None]], axis=-1).astype(np.float32)
 
 
 #: AugMix's table: no op that resembles the test corruptions (contrast/colour/brightness/sharpness).

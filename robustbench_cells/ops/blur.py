@@ -5,17 +5,21 @@ calibrated on 96x96 PBC crops means the same optical blur on 28 px or 224 px ima
 
 Batch trick (:func:`filter_batch`): when every image gets the same kernel, the images are padded by
 the kernel radius (reflect, as per-image filtering would), stacked into one tall image and filtered
-by a single ``cv2.filter2D`` call, then cropped back: no per-image Python overhead.
+by a single ``cv2.filter2D`` call, then cropped back: no per-image Python overhead. Float planes
+``(N, H, W)`` (masks, scores) go through :func:`filter_planes` instead: the planes as the channels
+of one image.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
 REFERENCE_SIZE = 96
+_CV_MAX_CHANNELS = 128
 
 
 def size_scale(images: np.ndarray) -> float:
@@ -43,6 +47,18 @@ def filter_batch(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         return np.stack([cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101) for img in images])
     tall = cv2.filter2D(_stacked(images, ky, kx), -1, kernel, borderType=cv2.BORDER_REFLECT_101)
     return _unstacked(tall, n, h, w, ky, kx)
+
+
+def filter_planes(planes: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply a 2-D cv2 filter *fn* to every plane of ``(N, H, W)`` at once: the planes become the
+    channels of one image, in chunks of at most 128 (OpenCV 5 filters take at most 128 channels,
+    4.x 512). *fn* gets ``(H, W, k)`` and must keep the shape; the result has the planes' dtype."""
+    out = np.empty_like(planes)
+    for start in range(0, len(planes), _CV_MAX_CHANNELS):
+        chunk = np.ascontiguousarray(planes[start:start + _CV_MAX_CHANNELS].transpose(1, 2, 0))
+        res = fn(chunk)
+        out[start:start + _CV_MAX_CHANNELS] = (res[..., None] if res.ndim == 2 else res).transpose(2, 0, 1)
+    return out
 
 
 @lru_cache(maxsize=64)

@@ -3,7 +3,9 @@
 All functions take uint8 RGB batches ``(N, H, W, 3)`` (or a single ``(H, W, 3)`` image where noted)
 and are vectorised over the batch. Float intermediate arrays are float32.
 
-- HSV: ``rgb_to_hsv`` / ``hsv_to_rgb`` with H in degrees ``[0, 360)``, S and V in ``[0, 1]``.
+- HSV: ``rgb_to_hsv`` / ``hsv_to_rgb`` with H in degrees ``[0, 360)``, S and V in ``[0, 1]``;
+  ``rgb_to_hsv8`` / ``hsv8_to_rgb``: OpenCV's uint8 HSV (H in 0..179, 2-degree steps), the fast path
+  for pointwise HSV edits (``hsv_jitter``, the ``saturate`` and ``hue_shift`` shifts).
 - Optical density (Beer-Lambert): ``od = -log((I + 1) / 256)`` per channel, ``rgb_to_od`` / ``od_to_rgb``.
   The ``+1`` keeps black pixels finite; white (255) maps to exactly 0.
 - HED (haematoxylin, eosin, DAB; Ruifrok & Johnston 2001, the matrix scikit-image uses):
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from robustbench_cells.ops.lut import apply_luts
 
 #: Rows are the RGB optical-density vectors of haematoxylin, eosin and DAB (skimage ``rgb_from_hed``).
 RGB_FROM_HED = np.array([[0.65, 0.70, 0.29],
@@ -56,6 +60,33 @@ def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     rgb = cv2.cvtColor(hsv.reshape(n * h, w, 3), cv2.COLOR_HSV2RGB).reshape(n, h, w, 3)
     out = to_uint8(rgb * 255.0)
     return out[0] if single else out
+
+
+def rgb_to_hsv8(images: np.ndarray) -> np.ndarray:
+    """uint8 RGB ``(N,H,W,3)`` -> OpenCV uint8 HSV (H 0..179 in 2-degree steps, S and V 0..255), one cv2 call."""
+    n, h, w, _ = images.shape
+    return cv2.cvtColor(images.reshape(n * h, w, 3), cv2.COLOR_RGB2HSV).reshape(images.shape)
+
+
+def hsv8_to_rgb(hsv: np.ndarray) -> np.ndarray:
+    """OpenCV uint8 HSV ``(N,H,W,3)`` -> uint8 RGB (inverse of :func:`rgb_to_hsv8`)."""
+    n, h, w, _ = hsv.shape
+    return cv2.cvtColor(hsv.reshape(n * h, w, 3), cv2.COLOR_HSV2RGB).reshape(hsv.shape)
+
+
+def hsv_jitter(images: np.ndarray, hue_deg: np.ndarray, sat: np.ndarray, val: np.ndarray) -> np.ndarray:
+    """Per image ``i``: hue + ``hue_deg[i]`` degrees, saturation x ``sat[i]``, value x ``val[i]`` (uint8 RGB in and out).
+
+    Done in OpenCV's 8-bit HSV with one 3-channel lookup table per image: ~5x faster than the
+    float HSV round trip; hue is quantised to 2 degrees, which is far below the jitter itself.
+    """
+    # float64 tables: the rounding of ``level * factor`` decides output bytes, so it is pinned here.
+    levels = np.arange(256, dtype=np.float64)[None, :]
+    hue = np.asarray(hue_deg, np.float64)[:, None]
+    hue_lut = np.where(levels < 180, np.mod(levels + np.rint(hue / 2.0), 180), levels)  # 180..255 never occur
+    luts = np.stack([hue_lut, levels * np.asarray(sat, np.float64)[:, None],
+                     levels * np.asarray(val, np.float64)[:, None]], axis=-1)  # (n, 256, 3)
+    return hsv8_to_rgb(apply_luts(rgb_to_hsv8(images), to_uint8(luts)))
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from robustbench_cells.ops.affine import centre_zoom_matrices, warp_affine_batch
+from robustbench_cells.ops.color import to_uint8
+from robustbench_cells.ops.mask import cached_cell_mask, cell_mask
+
 
 def _check(images: np.ndarray, masks: np.ndarray, backgrounds: np.ndarray) -> None:
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
@@ -66,17 +70,40 @@ def composite_backgrounds(images: np.ndarray, masks: np.ndarray, backgrounds: np
     zoom = rng.uniform(scale[0], scale[1], size=n)
     shift = rng.uniform(-max_offset, max_offset, size=(n, 2)) * np.array([w, h])
     bg = random_background_crops(backgrounds, n, (h, w), rng, crop=crop).astype(np.float32)
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    cells = np.empty((n, h, w, 3), np.float32)
-    alpha = np.empty((n, h, w), np.float32)
-    for i in range(n):
-        z = zoom[i]
-        matrix = np.array([[z, 0, (1 - z) * cx + shift[i, 0]], [0, z, (1 - z) * cy + shift[i, 1]]], np.float32)
-        cells[i] = cv2.warpAffine(images[i], matrix, (w, h), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REFLECT_101)
-        # The mask's border is 0, so the cell never drags image edges into the new scene.
-        alpha[i] = cv2.warpAffine(masks[i], matrix, (w, h), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    matrices = centre_zoom_matrices((h, w), zoom, shift).astype(np.float32)
+    cells = warp_affine_batch(images, matrices).astype(np.float32)
+    # The mask's border is 0, so the cell never drags image edges into the new scene.
+    alpha = warp_affine_batch(np.ascontiguousarray(masks), matrices, border=cv2.BORDER_CONSTANT)
     a = alpha[..., None]
     out = a * cells + (1.0 - a) * bg
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def random_background(images: np.ndarray, rng: np.random.Generator, backgrounds: np.ndarray, *, p: float = 0.5,
+                      scale: tuple[float, float] = (0.8, 1.2), max_offset: float = 0.15) -> np.ndarray:
+    """The ``background`` augmentation: with probability ``p`` per image, the cell (its
+    :func:`~robustbench_cells.ops.mask.cell_mask`) pasted on a random crop of *backgrounds*
+    (:func:`composite_backgrounds` with ``scale``/``max_offset``). Always a new array."""
+    chosen = np.flatnonzero(rng.random(len(images)) < p)
+    out = images.copy()
+    if len(chosen):
+        sub = images[chosen]
+        out[chosen] = composite_backgrounds(sub, cell_mask(sub), backgrounds, rng, scale=scale, max_offset=max_offset)
+    return out
+
+
+def background_shift(images: np.ndarray, param: tuple[float, float], rng: np.random.Generator,
+                     backgrounds: np.ndarray) -> np.ndarray:
+    """The ``background`` shift: every cell pasted, at its size, on a random background crop, moved by up
+    to ``param[1]`` of the side, and the result blended over the original with opacity ``param[0]``.
+
+    Uses :func:`~robustbench_cells.ops.mask.cached_cell_mask`: a shifted-set build asks for the same
+    chunk's mask once per severity, and the mask costs more than the compositing.
+    """
+    opacity, offset = param
+    pasted = composite_backgrounds(images, cached_cell_mask(images), backgrounds, rng, scale=(1.0, 1.0),
+                                   max_offset=offset)
+    if opacity >= 1.0:
+        return pasted
+    mixed = images.astype(np.float32) * (1.0 - opacity) + pasted.astype(np.float32) * opacity
+    return to_uint8(mixed)

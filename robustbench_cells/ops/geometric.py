@@ -11,30 +11,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def _warp_each(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
-    n, h, w, _ = images.shape
-    out = np.empty_like(images)
-    for i in range(n):
-        out[i] = cv2.warpAffine(images[i], matrices[i], (w, h), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REFLECT_101)
-    return out
-
-
-def _centre_matrices(h: int, w: int, angles_deg: np.ndarray, scales: np.ndarray,
-                     shifts: np.ndarray | None = None) -> np.ndarray:
-    centre = ((w - 1) / 2.0, (h - 1) / 2.0)
-    mats = np.stack([cv2.getRotationMatrix2D(centre, float(a), float(s)) for a, s in zip(angles_deg, scales)])
-    if shifts is not None:
-        mats[:, :, 2] += shifts
-    return mats.astype(np.float32)
+from robustbench_cells.ops.affine import affine_matrices, centre_zoom_matrices, warp_affine_batch
 
 
 def rotation(images: np.ndarray, degrees: float, rng: np.random.Generator) -> np.ndarray:
     """Rotate each image by *degrees* about its centre, clockwise or anticlockwise at random."""
     n, h, w, _ = images.shape
     angles = degrees * rng.choice(np.array([-1.0, 1.0]), size=n)
-    return _warp_each(images, _centre_matrices(h, w, angles, np.ones(n)))
+    # -angles: these were OpenCV's (anticlockwise) angles; the matrices are the same to the bit.
+    return warp_affine_batch(images, affine_matrices((h, w), angle_deg=-angles))
 
 
 def flip(images: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -53,7 +38,7 @@ def flip(images: np.ndarray, fraction: float, rng: np.random.Generator) -> np.nd
 def scale(images: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
     """Magnification: zoom about the centre by *factor* (> 1 enlarges the cell, < 1 shrinks it)."""
     n, h, w, _ = images.shape
-    return _warp_each(images, _centre_matrices(h, w, np.zeros(n), np.full(n, factor)))
+    return warp_affine_batch(images, centre_zoom_matrices((h, w), np.full(n, factor)).astype(np.float32))
 
 
 def translation(images: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -61,7 +46,7 @@ def translation(images: np.ndarray, fraction: float, rng: np.random.Generator) -
     n, h, w, _ = images.shape
     angle = rng.uniform(0, 2 * np.pi, size=n)
     shifts = np.stack([np.cos(angle) * fraction * w, np.sin(angle) * fraction * h], axis=1)
-    return _warp_each(images, _centre_matrices(h, w, np.zeros(n), np.ones(n), shifts))
+    return warp_affine_batch(images, centre_zoom_matrices((h, w), np.ones(n), shifts).astype(np.float32))
 
 
 def displace(images: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:

@@ -14,26 +14,19 @@ it (nuclear lobes split by a pale band) are kept with it.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import cv2
 import numpy as np
+
+from robustbench_cells.ops.blur import filter_planes
 
 #: Blue excess over the image median (0..255 scale) that counts as white-cell stain.
 DEFAULT_THRESHOLD = 30.0
 #: Standard deviation (pixels at 96x96) of the Gaussian that makes the edge soft.
 DEFAULT_SOFTNESS = 1.5
-_CV_MAX_CHANNELS = 128  # OpenCV 5 filters accept at most 128 channels at once (4.x: 512)
-
-
-def _stack_filter(planes: np.ndarray, fn) -> np.ndarray:
-    """Apply a 2-D cv2 filter to every plane of ``(N, H, W)`` at once (planes as channels, in chunks)."""
-    out = np.empty_like(planes)
-    for start in range(0, len(planes), _CV_MAX_CHANNELS):
-        chunk = np.ascontiguousarray(planes[start:start + _CV_MAX_CHANNELS].transpose(1, 2, 0))
-        res = fn(chunk)
-        out[start:start + _CV_MAX_CHANNELS] = (res[..., None] if res.ndim == 2 else res).transpose(2, 0, 1)
-    return out
-
-
 def stain_score(images: np.ndarray) -> np.ndarray:
     """Blue excess ``(B - G)`` of each pixel minus that of the image's median colour: float32 ``(N, H, W)``.
 
@@ -44,7 +37,7 @@ def stain_score(images: np.ndarray) -> np.ndarray:
     reference = np.median(blue_excess.reshape(len(x), -1), axis=1)[:, None, None]
     score = blue_excess - reference
     # A light blur so isolated stained specks and JPEG ringing do not pass the threshold.
-    return _stack_filter(score, lambda p: cv2.GaussianBlur(p, (3, 3), 0.8))
+    return filter_planes(score, lambda p: cv2.GaussianBlur(p, (3, 3), 0.8))
 
 
 def _pick_cell(binary: np.ndarray) -> np.ndarray:
@@ -110,7 +103,30 @@ def cell_mask(images: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
     if softness > 0:
         sigma = softness * scale
         ks = int(2 * np.ceil(3 * sigma) + 1)
-        mask = _stack_filter(mask, lambda p: cv2.GaussianBlur(p, (ks, ks), sigma))
+        mask = filter_planes(mask, lambda p: cv2.GaussianBlur(p, (ks, ks), sigma))
         # Keep the interior fully opaque and the far outside fully transparent.
         np.clip(mask, 0.0, 1.0, out=mask)
     return mask[0] if single else mask
+
+
+_MASKS: OrderedDict[bytes, np.ndarray] = OrderedDict()
+_MASKS_LOCK = threading.Lock()
+_MASKS_MAX = 96  # chunks of <= 64 images: the masks of a 6,000-image test set (~210 MB at 96 px)
+
+
+def cached_cell_mask(images: np.ndarray) -> np.ndarray:
+    """:func:`cell_mask` (default options) memoised on the pixels, read-only: a shifted-set build asks
+    for the same chunk's mask once per severity, and the mask costs more than the compositing.
+    The last 96 batches are kept (thread-safe)."""
+    key = hashlib.sha1(np.ascontiguousarray(images).data).digest() + repr(images.shape).encode()
+    with _MASKS_LOCK:
+        if key in _MASKS:
+            _MASKS.move_to_end(key)
+            return _MASKS[key]
+    mask = cell_mask(images)
+    mask.setflags(write=False)
+    with _MASKS_LOCK:
+        _MASKS[key] = mask
+        while len(_MASKS) > _MASKS_MAX:
+            _MASKS.popitem(last=False)
+    return mask

@@ -1,6 +1,7 @@
-"""Sensor noise on uint8 batches: gaussian, shot (Poisson), impulse (salt and pepper), speckle.
+"""Sensor noise on uint8 batches: gaussian, shot (Poisson), impulse (salt and pepper), speckle; and the
+``gaussian_noise`` training augmentation (:func:`random_gaussian_noise`).
 
-Speed trick shared by all four: the randomness is one call to ``rng.bytes`` (one uniform byte per
+Speed trick shared by the four shifts: the randomness is one call to ``rng.bytes`` (one uniform byte per
 sample, far cheaper than ``rng.standard_normal``), and the byte is mapped to a noise value through a
 precomputed table of the 256 equiprobable quantiles of the distribution. Where the noise does not
 depend on the pixel (gaussian, impulse) the mapping runs as ``cv2.LUT`` plus saturating
@@ -16,6 +17,8 @@ from statistics import NormalDist
 
 import cv2
 import numpy as np
+
+from robustbench_cells.ops.color import to_uint8
 
 # Probabilities of the 256 equiprobable standard-normal quantiles: (i + 0.5) / 256.
 _P = (np.arange(256, dtype=np.float64) + 0.5) / 256.0
@@ -57,6 +60,24 @@ def add_noise_u8(images: np.ndarray, sigma255: float, rng: np.random.Generator) 
 def gaussian_noise(images: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Additive white Gaussian noise, ``sigma`` on the 0..1 scale, independent per pixel and channel."""
     return add_noise_u8(images, sigma * 255.0, rng)
+
+
+def random_gaussian_noise(images: np.ndarray, rng: np.random.Generator, sigma: tuple[float, float] = (2.0, 16.0),
+                          p: float = 1.0) -> np.ndarray:
+    """The ``gaussian_noise`` augmentation: additive Gaussian noise with a per-image sigma drawn from
+    ``U(sigma)`` on the 0..255 scale; each image is noised with probability ``p`` (the others come back
+    unchanged).
+
+    Unlike the shift (:func:`gaussian_noise`, one sigma per batch, byte quantiles) it draws float
+    normals: a different sigma per image does not fit one quantile table, and the random stream is
+    part of what a seed reproduces, so the two draws stay as they are.
+    """
+    n = len(images)
+    s = rng.uniform(sigma[0], sigma[1], n).astype(np.float32) * (rng.random(n) < p)
+    noise = rng.standard_normal(images.shape, dtype=np.float32)
+    noise *= s[:, None, None, None]
+    noise += images
+    return to_uint8(noise)
 
 
 @lru_cache(maxsize=64)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from robustbench_cells.ops.affine import centre_zoom_matrices, warp_affine_batch
 from robustbench_cells.ops.mask import cell_mask
 
 
@@ -24,18 +25,14 @@ def zoom(images: np.ndarray, factors: float | np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     n, h, w = images.shape[:3]
     factors = np.broadcast_to(np.asarray(factors, dtype=np.float64), (n,))
-    out = np.empty_like(images)
-    for i in range(n):  # one affine warp per image; cv2 does not batch different matrices
-        f = float(factors[i])
-        if abs(f - 1.0) < 1e-6:
-            out[i] = images[i]
-            continue
-        matrix = np.array([[f, 0.0, (1 - f) * (w - 1) / 2], [0.0, f, (1 - f) * (h - 1) / 2]])
-        fill = tuple(float(v) for v in np.median(images[i].reshape(-1, 3), axis=0))
-        interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
-        out[i] = cv2.warpAffine(images[i], matrix, (w, h), flags=interp, borderMode=cv2.BORDER_CONSTANT,
-                                borderValue=fill)
-    return out
+    factors = np.where(np.abs(factors - 1.0) < 1e-6, 1.0, factors)  # an exact identity: copied, not resampled
+    fill = np.zeros((n, images.shape[-1]))
+    resampled = factors != 1.0
+    if resampled.any():
+        fill[resampled] = np.median(images[resampled].reshape(int(resampled.sum()), -1, images.shape[-1]), axis=1)
+    # Linear either way: cv2.warpAffine has no area mode (it maps INTER_AREA to INTER_LINEAR).
+    return warp_affine_batch(images, centre_zoom_matrices((h, w), factors), border=cv2.BORDER_CONSTANT,
+                             border_values=fill)
 
 
 def cell_sizes(images: np.ndarray) -> np.ndarray:

@@ -1,15 +1,15 @@
-"""load_backgrounds: the shipped set (with its MANIFEST) and user folders."""
+"""load_backgrounds: the shipped set (with its MANIFEST, from the top-level backgrounds/ folder) and user folders."""
 
 from __future__ import annotations
 
 import csv
-from importlib import resources
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from robustbench_cells.data.backgrounds import load_backgrounds, shipped_background_files
+from robustbench_cells.data.backgrounds import load_backgrounds, shipped_background_files, shipped_folder
 from robustbench_cells.errors import CellbenchError
 
 
@@ -17,7 +17,7 @@ def test_shipped_backgrounds_are_many_varied_and_in_the_manifest():
     bgs = load_backgrounds(size=64)
     assert bgs.dtype == np.uint8 and bgs.shape[1:] == (64, 64, 3) and len(bgs) >= 30
     assert len({b.tobytes() for b in bgs}) == len(bgs)
-    folder = resources.files("robustbench_cells").joinpath("assets", "backgrounds")
+    folder = shipped_folder()
     rows = list(csv.DictReader(folder.joinpath("MANIFEST.csv").open()))
     assert {r["file"] for r in rows} == set(shipped_background_files())
     assert all(r["licence"] and r["how_made"] for r in rows)
@@ -43,3 +43,22 @@ def test_bad_folders_name_the_folder(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(CellbenchError, match="bad.png"):
         load_backgrounds(tmp_path)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_set_is_the_top_level_backgrounds_folder():
+    files = sorted(p.name for p in (ROOT / "backgrounds").iterdir() if p.suffix in (".png", ".jpg"))
+    assert files == shipped_background_files()
+    assert (ROOT / "backgrounds" / "make_backgrounds.py").is_file()  # the generator lives beside its output
+
+
+def test_pyproject_lists_every_package():
+    # pyproject lists the packages (find cannot map backgrounds/ into the package): a new package
+    # folder that is not listed would be missing from the wheel without any error.
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "robustbench_cells").rglob("__init__.py")}
+    assert set(config["packages"]) == found | {"robustbench_cells.backgrounds"}
+    assert config["package-dir"] == {"robustbench_cells.backgrounds": "backgrounds"}

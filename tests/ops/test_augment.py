@@ -1,12 +1,10 @@
-"""ops/augment: the ``simple`` recipe, Gaussian noise and the warp/LUT primitives."""
+"""ops/augment: the ``simple``, ``stain`` and ``lab`` recipes and the blend/contrast primitives."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from robustbench_cells.ops.augment import (affine_matrices, brightness_contrast, gaussian_noise, random_simple,
-                                           warp_affine_batch, weighted_sum_uint8)
+from robustbench_cells.ops.augment import brightness_contrast, random_lab, random_simple, random_stain, weighted_sum_uint8
 
 
 def _images(n=16, size=32, seed=0):
@@ -48,14 +46,6 @@ def test_brightness_contrast_matches_formula():
     np.testing.assert_allclose(out, expect, atol=1)
 
 
-def test_affine_matrices_match_cv2_rotation():
-    m = affine_matrices((32, 32), angle_deg=np.array([30.0]), zoom=np.array([1.2]))
-    ref = cv2.getRotationMatrix2D((15.5, 15.5), -30.0, 1.2)  # cv2's angle is counter-clockwise
-    np.testing.assert_allclose(m[0], ref, atol=1e-4)
-    x = _images(1)
-    np.testing.assert_array_equal(warp_affine_batch(x, affine_matrices((32, 32), n=1)), x)  # identity: exact copy
-
-
 def test_weighted_sum_uint8():
     x = _images(3)
     y = _images(3, seed=1)
@@ -64,10 +54,28 @@ def test_weighted_sum_uint8():
     np.testing.assert_allclose(out, expect, atol=1)
 
 
-def test_gaussian_noise_sigma_on_0_255_scale():
-    x = np.full((4, 64, 64, 3), 128, np.uint8)
-    out = gaussian_noise(x, np.random.default_rng(0), sigma=(10.0, 10.0))
-    std = (out.astype(np.float32) - 128).std(axis=(1, 2, 3))
-    np.testing.assert_allclose(std, 10.0, rtol=0.05)
-    none = gaussian_noise(x, np.random.default_rng(0), sigma=(10.0, 10.0), p=0.0)
-    np.testing.assert_array_equal(none, x)
+def test_stain_with_zero_amounts_is_a_copy_and_draws_nothing():
+    x = _images()
+    rng = np.random.default_rng(0)
+    out = random_stain(x, rng, hed_sigma=0, hed_bias=0, hue=0, saturation=0, value=0)
+    np.testing.assert_array_equal(out, x)
+    assert out is not x
+    assert rng.integers(2**62) == np.random.default_rng(0).integers(2**62)  # the generator did not move
+
+
+def test_stain_spaces_are_per_image_and_seeded():
+    x = np.repeat(_images(1), 8, axis=0)
+    for space in ("hed", "hsv", "both"):
+        a = random_stain(x, np.random.default_rng(3), space=space)
+        assert len({img.tobytes() for img in a}) == 8, space
+        np.testing.assert_array_equal(a, random_stain(x, np.random.default_rng(3), space=space))
+    hed_only = random_stain(x, np.random.default_rng(3), space="hed")
+    assert not np.array_equal(hed_only, random_stain(x, np.random.default_rng(3), space="both"))
+
+
+def test_lab_applies_with_probability_p():
+    x = _images(12)
+    np.testing.assert_array_equal(random_lab(x, np.random.default_rng(0), p=0.0), x)
+    out = random_lab(x, np.random.default_rng(0), strength=(1.0, 1.0), p=1.0)
+    assert out.shape == x.shape and out.dtype == np.uint8
+    assert (out != x).any(axis=(1, 2, 3)).mean() > 0.5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from robustbench_cells.ops import augmix as am
-from robustbench_cells.ops.augment import warp_affine_batch
+from robustbench_cells.ops.affine import compose_affine, warp_affine_batch
 
 
 def _images(n=12, size=32, seed=0):
@@ -39,7 +39,7 @@ def test_composed_warps_equal_sequential_warps():
     x = _images(3, size=48)
     m1 = am.rotate_matrix((48, 48), np.full(3, 0.5), np.random.default_rng(1))
     m2 = am.translate_x_matrix((48, 48), np.full(3, 0.2), np.random.default_rng(2))
-    one = warp_affine_batch(x, am.compose_affine(m2, m1))
+    one = warp_affine_batch(x, compose_affine(m2, m1))
     two = warp_affine_batch(warp_affine_batch(x, m1), m2)
     inner = (slice(None), slice(14, 34), slice(14, 34))
     assert np.abs(one[inner].astype(int) - two[inner].astype(int)).mean() < 12  # up to interpolation

@@ -61,3 +61,11 @@ def test_glass_blur_scrambles_locally_and_more_with_delta():
     assert 0 < spread[0] < spread[1] < spread[2]
     profile = ragged[2].astype(float).mean(axis=(0, 1, 3))  # local scrambling: the lines are still there
     assert profile[8:40:8].min() > 2 * profile[4:40:8].max()
+
+
+def test_filter_planes_equals_per_plane_filter_across_chunks():
+    planes = np.random.default_rng(2).random((300, 20, 18)).astype(np.float32)  # > 128: three chunks
+    out = blur.filter_planes(planes, lambda p: cv2.GaussianBlur(p, (5, 5), 1.0))
+    expected = np.stack([cv2.GaussianBlur(p, (5, 5), 1.0) for p in planes])
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert out.dtype == np.float32 and out.shape == planes.shape

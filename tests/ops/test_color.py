@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from robustbench_cells.ops import color
@@ -57,3 +58,23 @@ def test_stain_transform_matches_the_hed_definition_with_bias():
     bias = np.array([[0.02, -0.01, 0.0], [0.0, 0.03, 0.0], [-0.02, 0.0, 0.01]], np.float32)
     expected = np.stack([color.hed_to_rgb(color.rgb_to_hed(x[i]) * scale[i] + bias[i]) for i in range(3)])
     assert np.abs(color.stain_transform(x, scale, bias).astype(int) - expected).max() <= 1
+
+
+def test_uint8_hsv_matches_opencv_per_image():
+    x = _images()
+    hsv = color.rgb_to_hsv8(x)
+    assert hsv.dtype == np.uint8 and hsv[..., 0].max() < 180
+    np.testing.assert_array_equal(hsv[2], cv2.cvtColor(x[2], cv2.COLOR_RGB2HSV))
+    np.testing.assert_array_equal(color.hsv8_to_rgb(hsv)[1], cv2.cvtColor(hsv[1], cv2.COLOR_HSV2RGB))
+
+
+def test_hsv_jitter_per_image_hue_saturation_value():
+    red = np.zeros((3, 4, 4, 3), np.uint8)
+    red[..., 0] = 200
+    out = color.hsv_jitter(red, np.array([0.0, 120.0, 0.0]), np.array([1.0, 1.0, 0.0]), np.array([1.0, 1.0, 0.5]))
+    np.testing.assert_array_equal(out[0], red[0])  # no change
+    np.testing.assert_array_equal(out[1, 0, 0], (0, 200, 0))  # red + 120 degrees = green
+    np.testing.assert_array_equal(out[2, 0, 0], (100, 100, 100))  # no saturation, half the value: grey
+    x = _images()
+    unchanged = color.hsv_jitter(x, np.zeros(4), np.ones(4), np.ones(4))
+    np.testing.assert_array_equal(unchanged, color.hsv8_to_rgb(color.rgb_to_hsv8(x)))  # only the uint8 round trip

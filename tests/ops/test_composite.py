@@ -1,11 +1,13 @@
-"""composite_backgrounds: cells pasted onto random backgrounds, deterministically from the rng."""
+"""ops.composite: cells pasted onto random backgrounds, deterministically from the rng; the
+``background`` augmentation and shift built on it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from robustbench_cells.ops.composite import composite_backgrounds, random_background_crops
+from robustbench_cells.ops.composite import (background_shift, composite_backgrounds, random_background,
+                                            random_background_crops)
 
 
 def _batch(n=6, size=32):
@@ -60,3 +62,32 @@ def test_background_crops_shape_and_bad_input():
     images, masks = _batch()
     with pytest.raises(ValueError, match="masks"):
         composite_backgrounds(images, masks[:, :5], _backgrounds(), np.random.default_rng(0))
+
+
+def _smears(n=6):
+    """Beige plasma with a purple white cell in the middle (what ops.mask.cell_mask finds)."""
+    x = np.full((n, 48, 48, 3), (245, 222, 200), np.uint8)
+    x[:, 16:32, 16:32] = (95, 50, 140)
+    return x
+
+
+def test_background_augmentation_applies_with_probability_p():
+    x = _smears()
+    none = random_background(x, np.random.default_rng(0), _backgrounds(), p=0.0)
+    np.testing.assert_array_equal(none, x)
+    assert none is not x
+    every = random_background(x, np.random.default_rng(0), _backgrounds(), p=1.0, scale=(1, 1), max_offset=0)
+    assert {tuple(c) for c in every[:, 0, 0]} <= {(255, 0, 0), (0, 0, 255), (128, 128, 128)}  # corners: background
+    np.testing.assert_array_equal(every[:, 20:28, 20:28], x[:, 20:28, 20:28])  # the cell stays where it was
+    some = random_background(x, np.random.default_rng(0), _backgrounds(), p=0.5)
+    replaced = (some[:, 0, 0] != x[:, 0, 0]).any(axis=-1)
+    assert replaced.any() and not replaced.all()
+
+
+def test_background_shift_blends_by_opacity():
+    x = _smears()
+    full = background_shift(x, (1.0, 0.0), np.random.default_rng(5), _backgrounds())
+    half = background_shift(x, (0.5, 0.0), np.random.default_rng(5), _backgrounds())
+    assert full.dtype == np.uint8 and full.shape == x.shape
+    expect = np.rint(0.5 * x.astype(np.float32) + 0.5 * full.astype(np.float32))
+    np.testing.assert_array_equal(half, expect.astype(np.uint8))  # same draws: the half-way blend

@@ -82,3 +82,15 @@ def test_mask_on_real_pbc_cells(pbc_sample):
     centre = inside[:224, 48, 48]
     assert centre.mean() > 0.9
     assert frac[:224].max() < 0.6  # never the whole field of red cells
+
+
+def test_cached_mask_equals_the_mask_and_is_reused_read_only():
+    from robustbench_cells.ops.mask import cached_cell_mask
+
+    smear = np.stack([_smear(0)[0], _smear(1)[0]])
+    first = cached_cell_mask(smear)
+    np.testing.assert_array_equal(first, cell_mask(smear))
+    assert cached_cell_mask(smear.copy()) is first  # keyed on the pixels, not the array object
+    assert not first.flags.writeable  # shared between callers: nobody may change it
+    other = cached_cell_mask(smear[::-1].copy())
+    np.testing.assert_array_equal(other, first[::-1])

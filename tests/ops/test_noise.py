@@ -47,3 +47,12 @@ def test_generators_give_reproducible_and_distinct_draws():
     b = noise.gaussian_noise(GREY, 0.05, np.random.default_rng(1))
     c = noise.gaussian_noise(GREY, 0.05, np.random.default_rng(2))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_augmentation_noise_sigma_on_0_255_scale_and_p():
+    x = np.full((4, 64, 64, 3), 128, np.uint8)
+    out = noise.random_gaussian_noise(x, np.random.default_rng(0), sigma=(10.0, 10.0))
+    std = (out.astype(np.float32) - 128).std(axis=(1, 2, 3))
+    np.testing.assert_allclose(std, 10.0, rtol=0.05)
+    none = noise.random_gaussian_noise(x, np.random.default_rng(0), sigma=(10.0, 10.0), p=0.0)
+    np.testing.assert_array_equal(none, x)
