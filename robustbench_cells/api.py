@@ -15,6 +15,7 @@ model is used. The work is done by the modules the CLI uses (:mod:`robustbench_c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -205,7 +206,7 @@ def evaluate(model_or_predict_fn: Any, data: Any, shifts: str | Iterable[str] = 
              preprocess: str = "none", max_shift_images: int | None = None, split_seed: int = 0,
              split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2), shift_seed: int = 0,
              batch_size: int = 256, name: str = "evaluate",
-             progress: bool | Callable[[str], None] = False) -> Results:
+             progress: bool | Callable[[int, int, str], None] = True) -> Results:
     """Score a model on the clean val/test splits of *data*, the shift suite and *targets*.
 
     - *model_or_predict_fn*: a Keras model, a ``.keras`` file / cell folder / SavedModel folder, or
@@ -221,6 +222,8 @@ def evaluate(model_or_predict_fn: Any, data: Any, shifts: str | Iterable[str] = 
     - *targets*: labelled data set specs from elsewhere (another lab), scored as they are.
     - *adapters*: test-time adapter chains (:func:`list_adapters`; ``"stain_norm+bn_adapt"`` chains),
       each stored as its own cell; ``"none"`` scores the model unchanged. Adapters need a Keras model.
+    - *progress*: a progress bar on stderr that works in Jupyter and terminals (``True``), nothing
+      (``False``), or your own ``fn(done, total, what)`` called before each step.
     """
     from robustbench_cells import evaluation
 
@@ -230,25 +233,94 @@ def evaluate(model_or_predict_fn: Any, data: Any, shifts: str | Iterable[str] = 
         for adapter in chain.split("+"):
             if adapter.strip() not in known:
                 raise unknown_name_error("adapter", adapter.strip(), known)
-    say = progress if callable(progress) else (_notebook_progress() if progress else None)
-    ev = evaluation.evaluate(
-        model_or_predict_fn, data, shifts=list_shifts(shifts) if shifts else [],
-        severities=[int(s) for s in severities], targets=list(targets), adapters=adapters or ["none"],
-        classes=classes, preprocess=preprocess,
-        options=evaluation.DataOptions(split_seed, tuple(split_fractions), max_shift_images, shift_seed),
-        batch_size=batch_size, name=name, progress=say)
+    shift_names = list_shifts(shifts) if shifts else []
+    bar = _ProgressBar() if progress is True else contextlib.nullcontext()
+    with bar:
+        say = progress if callable(progress) else (bar.update if progress is True else None)
+        ev = evaluation.evaluate(
+            model_or_predict_fn, data, shifts=shift_names,
+            severities=[int(s) for s in severities], targets=list(targets), adapters=adapters or ["none"],
+            classes=classes, preprocess=preprocess,
+            options=evaluation.DataOptions(split_seed, tuple(split_fractions), max_shift_images, shift_seed),
+            batch_size=batch_size, name=name, progress=say)
     return Results(ev)
 
 
-def _notebook_progress() -> Callable[[str], None]:
-    """A one-line status that rewrites itself (works in a terminal and in Jupyter)."""
-    import sys
+class _ProgressBar:
+    """Progress of :func:`evaluate` on stderr, for notebooks and terminals alike.
 
-    def say(message: str) -> None:
-        sys.stderr.write(f"\rscoring {message:<40}")
-        sys.stderr.flush()
+    ``tqdm.auto`` when tqdm is installed (a widget in Jupyter, text elsewhere); else rich, already a
+    dependency: a live bar in a terminal, the final state printed once where stderr is no terminal
+    (a log, CI), and in Jupyter a live widget when ipywidgets is installed, else a line per 10 %.
+    Nothing is drawn before the first step, so an error in the arguments prints only the error.
+    """
 
-    return say
+    def __init__(self, description: str = "cellbench evaluate") -> None:
+        self.description = description
+        self._bar: Any = None
+        self._kind = ""
+        self._printed = -1
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def _start(self, total: int) -> None:
+        import sys
+
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None:
+            self._kind, self._bar = "tqdm", tqdm(total=total, desc=self.description, file=sys.stderr, leave=True)
+            return
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False, emoji=False)
+        if console.is_jupyter and not _importable("ipywidgets"):  # rich's live display needs the widgets
+            self._kind, self._bar = "lines", sys.stderr
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._kind = "rich"
+        self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("{task.fields[what]}", markup=False),
+                             console=console, transient=False, refresh_per_second=4)
+        self._task = self._bar.add_task(self.description, total=total, what="")
+        self._bar.start()
+
+    def update(self, done: int, total: int, what: str) -> None:
+        """Step *done* of *total*, now doing *what* (the ``progress`` callback of the evaluation)."""
+        if self._bar is None:
+            self._start(total)
+        if self._kind == "tqdm":
+            self._bar.total = total
+            self._bar.n = done
+            self._bar.set_postfix_str(what, refresh=True)
+        elif self._kind == "rich":
+            self._bar.update(self._task, total=total, completed=done, what=what)
+        else:
+            tenth = 10 * done // max(total, 1)
+            if tenth > self._printed:
+                self._printed = tenth
+                print(f"{self.description}: {done}/{total} {what}", file=self._bar, flush=True)
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if self._kind == "tqdm":
+            self._bar.close()
+        elif self._kind == "rich":
+            self._bar.live.transient = exc_type is not None  # a failed run leaves only its error
+            self._bar.stop()
+
+
+def _importable(module: str) -> bool:
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def explain(run_dir_or_results: str | os.PathLike | Results, target: str, **options: Any) -> dict[str, Any]:

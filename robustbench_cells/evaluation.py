@@ -1,15 +1,19 @@
 """Scoring a model cellbench did not train: the clean splits, the shift suite and targets, as a run.
 
 :func:`evaluate` is what :func:`robustbench_cells.api.evaluate` and ``cellbench evaluate`` call. A
-model is a Keras model, a ``.keras`` file / cell folder / SavedModel folder, or any
+model is a Keras model, a ``.keras`` file / cell folder / SavedModel folder, an ``.onnx`` file
+(onnxruntime, the ``[onnx]`` extra: :mod:`robustbench_cells.onnx_model`), or any
 ``predict_fn(uint8 images (N, H, W, 3)) -> probabilities (N, C)``. Keras models are brought to
-cellbench's convention (float32 RGB 0..255 in, probabilities out) with built-in layers in front
-(:func:`conform_model`), so the run's saved model is scored by ``explain`` exactly as here.
+cellbench's convention (float32 RGB 0..255 in, probabilities in the data's class order out) with
+built-in layers around it (:func:`conform_model`), so the run's saved model is scored by
+``explain`` and adapters exactly as here.
 
-The data are prepared as the runner prepares a matrix's (resize to the model's input, split with
-the same seed and fractions, a fixed stratified shift subset), so the stored run config lets
-``report``, ``compare`` and ``explain`` rebuild them unchanged. Scores, probability files and the
-store are the runner's own (:mod:`robustbench_cells.bench`).
+The data go through the runner's one path, :func:`robustbench_cells.bench.rundata.prepare_run_data`
+(resize to the model's input, split with the same seed and fractions, a fixed stratified shift
+subset; targets by :func:`~robustbench_cells.bench.rundata.load_target`), so the stored run config
+lets ``report``, ``compare`` and ``explain`` rebuild them unchanged. Scores, probability files and
+the store are the runner's own (:mod:`robustbench_cells.bench`). :func:`open_model` and
+:func:`ready_model` are shared with score-only matrix cells (:mod:`robustbench_cells.bench.scoring_cells`).
 """
 
 from __future__ import annotations
@@ -28,23 +32,31 @@ from robustbench_cells.errors import CellbenchError
 PREPROCESS = ("none", "unit", "symmetric", "imagenet")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
-#: The split rows for ``targets`` (labelled data sets from another lab) are stored under.
-TARGET_SPLIT = "target"
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 
 
 # -- models ----------------------------------------------------------------------------------------
+def preprocess_scale_offset(mode: str) -> tuple[Any, Any]:
+    """``(scale, offset)`` of ``--preprocess`` *mode*: the model gets ``x * scale + offset`` for x in 0..255.
+
+    Per channel (lists of 3) for ``imagenet``; the one definition behind the Keras layer and ONNX.
+    """
+    if mode not in PREPROCESS:
+        raise CellbenchError(f"--preprocess {mode}: not one of {', '.join(PREPROCESS)}")
+    if mode == "unit":
+        return 1.0 / 255.0, 0.0
+    if mode == "symmetric":
+        return 1.0 / 127.5, -1.0
+    if mode == "imagenet":  # (x/255 - mean) / std per channel, as torchvision and timm models expect
+        return ([1.0 / (255.0 * s) for s in _IMAGENET_STD], [-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)])
+    return 1.0, 0.0
+
+
 def _preprocess_layer(mode: str) -> Any:
     import keras
 
-    if mode == "unit":
-        return keras.layers.Rescaling(1.0 / 255.0, name="external_preprocess")
-    if mode == "symmetric":
-        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="external_preprocess")
-    # imagenet: (x/255 - mean) / std per channel, as torchvision and timm models expect
-    scale = [1.0 / (255.0 * s) for s in _IMAGENET_STD]
-    offset = [-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)]
+    scale, offset = preprocess_scale_offset(mode)
     return keras.layers.Rescaling(scale, offset=offset, name="external_preprocess")
 
 
@@ -61,19 +73,32 @@ def check_classifier(model: Any, where: str) -> tuple[int, int, int]:
     return in_shape[1], in_shape[2], int(out_shape[-1])
 
 
-def conform_model(model: Any, preprocess: str = "none", softmax: bool = False) -> Any:
-    """*model* taking float32 0..255 RGB and giving probabilities: built-in preprocessing in front, softmax behind."""
+def conform_model(model: Any, preprocess: str = "none", softmax: bool = False,
+                  order: Sequence[int] | None = None) -> Any:
+    """*model* taking float32 0..255 RGB and giving probabilities in the data's class order.
+
+    Built-in layers only, so the result saves and loads without cellbench: the preprocessing in
+    front (:data:`PREPROCESS`), a softmax behind when the model gives logits, and a fixed 0/1
+    ``Dense`` that reorders the outputs (column ``j`` = model output ``order[j]``) when the model's
+    class order is not the data's.
+    """
     import keras
 
     if preprocess not in PREPROCESS:
         raise CellbenchError(f"--preprocess {preprocess}: not one of {', '.join(PREPROCESS)}")
-    if preprocess == "none" and not softmax:
+    if preprocess == "none" and not softmax and order is None:
         return model
     inputs = keras.Input(shape=tuple(model.input_shape[1:]), name="image")
     x = inputs if preprocess == "none" else _preprocess_layer(preprocess)(inputs)
     x = model(x)
     if softmax:
         x = keras.layers.Softmax(name="external_softmax")(x)
+    if order is not None:
+        n = int(model.output_shape[-1])
+        reorder = keras.layers.Dense(n, use_bias=False, trainable=False, name="external_class_order")
+        x = reorder(x)
+        # exact: each output is one input times 1.0 plus zeros
+        reorder.set_weights([np.eye(n, dtype=np.float32)[:, list(order)]])
     return keras.Model(inputs, x, name=f"{model.name}_cellbench")
 
 
@@ -101,10 +126,16 @@ def _savedmodel_as_keras(folder: Path) -> Any:
 
 
 def load_any_model(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
-    """``(model, meta)`` from a ``.keras`` file, a cell folder or a SavedModel folder (safe mode for .keras)."""
+    """``(model, meta)`` from a ``.keras`` file, a cell folder or a SavedModel folder (safe mode for
+    .keras), or an ``.onnx`` file (an :class:`~robustbench_cells.onnx_model.OnnxClassifier`)."""
+    from robustbench_cells.onnx_model import OnnxClassifier, is_onnx
     from robustbench_cells.training.artefacts import MODEL_FILE, load_model
 
     path = Path(path)
+    if is_onnx(path):
+        if not path.is_file():
+            raise CellbenchError(f"model {path}: no such file")
+        return OnnxClassifier(path), {}
     if path.is_dir() and (path / "saved_model.pb").is_file():
         meta_file = path / "meta.json"
         import json
@@ -129,28 +160,28 @@ class DataOptions:
     shift_seed: int = 0
 
 
-def prepare(dataset: Any, size: tuple[int, int] | None, options: DataOptions) -> tuple[Any, str]:
-    """Resize, split and pick the shift subset, in the runner's order.
+def prepare(data: Any, size: int | None, options: DataOptions, targets: Sequence[str] = ()) -> tuple[Any, dict]:
+    """The run's data through :func:`robustbench_cells.bench.rundata.prepare_run_data` (the runner's path).
 
-    Returns ``(PreparedData, fingerprint of the resized data set)`` (what a run row records).
+    *data* is a spec or a Dataset, *size* the model's square input (``None``: as it is). Targets
+    are labelled specs, loaded at the same size with their classes matched by name
+    (:func:`~robustbench_cells.bench.rundata.load_target`). Returns ``(PreparedData, facts)``,
+    the facts being what a run row records (``RunData.facts()`` plus ``targets``).
     """
     from robustbench_cells.bench.executors import PreparedData
-    from robustbench_cells.bench.runner import stratified_subset
-    from robustbench_cells.data.resize import resize_images
-    from robustbench_cells.data.splits import split_dataset
+    from robustbench_cells.bench.rundata import load_target, prepare_run_data, target_facts
 
-    if size is not None and dataset.image_size != tuple(size):
-        if size[0] != size[1]:
-            raise CellbenchError(f"model input {size[0]}x{size[1]}: cellbench scores square images only")
-        dataset = type(dataset)(resize_images(dataset.images, size[0]), dataset.labels, dataset.class_names,
-                                source=dataset.source, split=dataset.split, paths=dataset.paths,
-                                meta=dict(dataset.meta))
-    parts = split_dataset(dataset, options.split_seed, options.split_fractions)
-    test = parts["test"]
-    idx = (stratified_subset(test.labels, options.max_shift_images, options.shift_seed)
-           if options.max_shift_images else np.arange(len(test)))
-    base = test.subset(idx, "[shift subset]")
-    return PreparedData(parts["train"], parts["val"], test, base, base.fingerprint()), dataset.fingerprint()
+    run_data = prepare_run_data(data, size, options.split_seed, options.split_fractions,
+                                options.max_shift_images, options.shift_seed)
+    base = run_data.shift_base
+    prepared = PreparedData(run_data.train, run_data.val, run_data.test, base, base.fingerprint())
+    facts = run_data.facts()
+    if len(prepared.test) == 0:
+        raise CellbenchError(f"{run_data.dataset.source or 'data'}: the test split is empty, nothing to score")
+    if targets:
+        prepared.targets = {t: load_target(t, size, facts["class_names"], where=f"target {t}") for t in targets}
+        facts["targets"] = target_facts(prepared.targets)
+    return prepared, facts
 
 
 def match_classes(model_classes: Sequence[str] | None, data_classes: Sequence[str], num_outputs: int,
@@ -171,6 +202,120 @@ def match_classes(model_classes: Sequence[str] | None, data_classes: Sequence[st
                              f"unknown: {', '.join(extra) or '-'})")
     order = np.array([model_classes.index(c) for c in data_classes])
     return None if (order == np.arange(len(order))).all() else order
+
+
+# -- a model from elsewhere, ready to score --------------------------------------------------------
+@dataclass
+class ExternalModel:
+    """A model from elsewhere brought to cellbench's convention for one data set.
+
+    ``predict(uint8 images (N, H, W, 3)) -> float32 probabilities (N, C)`` in the data's class
+    order. For a Keras model, ``keras_model`` is the conformed model (preprocessing, softmax and
+    class order built in) that a run saves and ``explain``/adapters load; ``None`` for a function.
+    """
+
+    name: str
+    predict: PredictFn
+    meta: dict[str, Any] = field(default_factory=dict)
+    keras_model: Any = None
+    preprocess: str = "none"
+
+
+def open_model(model: Any) -> tuple[Any, dict[str, Any], str, int | None]:
+    """``(model or predict function, meta, display name, square input size or None)``.
+
+    *model* is a Keras model, a model path (:func:`load_any_model`) or a predict function. The size
+    is what the data are resized to before splitting (``None``: a function, or a model without a
+    fixed input size). Bad models (not a classifier, not square) fail here, before data loads.
+    """
+    from robustbench_cells.onnx_model import OnnxClassifier
+
+    meta: dict[str, Any] = {}
+    name = "predict_fn"
+    if isinstance(model, (str, os.PathLike)):
+        name = Path(model).name
+        model, meta = load_any_model(model)
+    if isinstance(model, OnnxClassifier):
+        h, w = model.height, model.width
+        if h and w and h != w:
+            raise CellbenchError(f"model {name}: input {h}x{w}: cellbench scores square images only")
+        return model, meta, name, int(h) if h and w else None
+    if not hasattr(model, "input_shape"):
+        if not callable(model):
+            raise CellbenchError(f"evaluate: {type(model).__name__} is neither a Keras model, a path nor a predict "
+                                 "function")
+        return model, meta, name, None
+    name = meta.get("model") or (name if name != "predict_fn" else model.name)
+    h, w, _ = check_classifier(model, name)
+    if h and w and h != w:
+        raise CellbenchError(f"model {name}: input {h}x{w}: cellbench scores square images only")
+    return model, meta, name, int(h) if h and w else None
+
+
+def ready_model(model: Any, meta: dict[str, Any], name: str, class_names: Sequence[str], *,
+                classes: Sequence[str] | None = None, preprocess: str = "none", probe: np.ndarray | None = None,
+                batch_size: int = 256) -> ExternalModel:
+    """*model* (from :func:`open_model`) fitted to data with *class_names*.
+
+    *classes*: the model's class names in output order (default: the meta's, else the data's
+    order). *probe*: a few uint8 images whose outputs decide whether the model gives logits
+    (then a softmax is added).
+    """
+    if preprocess not in PREPROCESS:
+        raise CellbenchError(f"--preprocess {preprocess}: not one of {', '.join(PREPROCESS)}")
+    from robustbench_cells.onnx_model import OnnxClassifier
+
+    classes = classes if classes is not None else meta.get("class_names")
+    if isinstance(model, OnnxClassifier):  # preprocessing and softmax in NumPy, around onnxruntime
+        order = match_classes(classes, class_names, model.num_outputs, name)
+        model.preprocess, model.batch_size = preprocess, batch_size
+        if probe is not None and len(probe):
+            model.softmax = _softmax_needed(model(probe[:32]))
+        return ExternalModel(name, _scorer(model, order, batch_size, len(class_names), name), meta,
+                             preprocess=preprocess)
+    if not hasattr(model, "input_shape"):
+        if preprocess != "none":
+            raise CellbenchError("--preprocess: only applies to Keras models (a predict function preprocesses itself)")
+        order = None if classes is None else match_classes(classes, class_names, len(classes), name)
+        return ExternalModel(name, _scorer(model, order, batch_size, len(class_names), name), meta)
+    order = match_classes(classes, class_names, int(model.output_shape[-1]), name)
+    softmax = False
+    if probe is not None and len(probe):
+        softmax = _softmax_needed(_scorer(conform_model(model, preprocess), None, batch_size)(probe[:32]))
+    conformed = conform_model(model, preprocess, softmax=softmax, order=None if order is None else order.tolist())
+    return ExternalModel(name, _scorer(conformed, None, batch_size, len(class_names), name), meta, conformed,
+                         preprocess)
+
+
+def external_meta(name: str, meta: dict[str, Any], preprocess: str, data: Any, **extra: Any) -> dict[str, Any]:
+    """``meta.json`` of a conformed model saved into a run (what explain, predict and adapters read)."""
+    return {**meta, "model": name, "class_names": list(data.class_names), "input_size": list(data.test.image_size),
+            "input": "float32 RGB 0..255", "preprocess": preprocess, **extra}
+
+
+def _softmax_needed(probs: np.ndarray) -> bool:
+    """True when outputs look like logits (negative values or rows not summing to 1)."""
+    return bool(len(probs)) and (probs.min() < -1e-6 or np.abs(probs.sum(1) - 1).max() > 1e-3)
+
+
+def _scorer(model: Any, order: np.ndarray | None, batch_size: int, num_classes: int | None = None,
+            where: str = "") -> PredictFn:
+    from robustbench_cells.training.artefacts import predict_proba
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        if hasattr(model, "input_shape"):  # a Keras model: batched, compiled, resized to its input
+            p = predict_proba(model, images, batch_size)
+        else:
+            p = np.asarray(model(images), dtype=np.float32)
+        if len(p) != len(images):
+            raise CellbenchError(f"predict function returned {len(p)} rows for {len(images)} images")
+        if p.ndim != 2:
+            raise CellbenchError(f"predict function returned shape {p.shape}, not (N, classes)")
+        if num_classes is not None and p.shape[1] != num_classes:
+            raise CellbenchError(f"model {where}: outputs {p.shape[1]} classes, the data set has {num_classes}")
+        return p if order is None else p[:, order]
+
+    return predict
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -195,106 +340,73 @@ class Evaluation:
     name: str
     model_name: str
     data_spec: str
-    data: Any                          # PreparedData
+    data: Any                          # PreparedData (its ``targets`` hold the target sets)
     cells: list[EvalCell]              # one per adapter chain ("none" first when asked for)
     config: dict[str, Any] = field(default_factory=dict)
     model: Any = None                  # the conformed Keras model, when there is one
     meta: dict[str, Any] = field(default_factory=dict)
     eval_seconds: float = 0.0
-    targets: dict[str, Any] = field(default_factory=dict)  # spec -> Dataset
     run_dir: Path | None = None
 
+    @property
+    def targets(self) -> dict[str, Any]:
+        """Target spec -> its Dataset (at the run's size, the run's class numbering)."""
+        return self.data.targets
 
-def _softmax_needed(probs: np.ndarray) -> bool:
-    """True when outputs look like logits (negative values or rows not summing to 1)."""
-    return bool(len(probs)) and (probs.min() < -1e-6 or np.abs(probs.sum(1) - 1).max() > 1e-3)
 
-
-def _scorer(model: Any, order: np.ndarray | None, batch_size: int) -> PredictFn:
-    from robustbench_cells.training.artefacts import predict_proba
-
-    def predict(images: np.ndarray) -> np.ndarray:
-        if hasattr(model, "input_shape"):  # a Keras model: batched, compiled, resized to its input
-            p = predict_proba(model, images, batch_size)
-        else:
-            p = np.asarray(model(images), dtype=np.float32)
-        if len(p) != len(images):
-            raise CellbenchError(f"predict function returned {len(p)} rows for {len(images)} images")
-        if p.ndim != 2:
-            raise CellbenchError(f"predict function returned shape {p.shape}, not (N, classes)")
-        return p if order is None else p[:, order]
-
-    return predict
+#: ``progress(done, total, what)``: called before each step (shifting a set, scoring a set).
+ProgressFn = Callable[[int, int, str], None]
 
 
 def evaluate(model: Any, data: Any, *, shifts: Sequence[str], severities: Sequence[int],
              targets: Sequence[str] = (), adapters: Sequence[str] = ("none",),
              classes: Sequence[str] | None = None, preprocess: str = "none",
              options: DataOptions | None = None, batch_size: int = 256, name: str = "evaluate",
-             progress: Callable[[str], None] | None = None) -> Evaluation:
+             progress: ProgressFn | None = None) -> Evaluation:
     """Score *model* on *data* (a spec or a Dataset) clean, under *shifts* x *severities*, and on *targets*."""
     import time
 
-    from robustbench_cells.bench.executors import SHIFT_SPLIT, probs_key
+    from robustbench_cells.bench.executors import SHIFT_SPLIT, TARGET_SPLIT, probs_key, score_rows
     from robustbench_cells.bench.shiftsets import shift_images
-    from robustbench_cells.data.specs import load_dataset
 
-    say = progress or (lambda _m: None)
+    say = progress or (lambda _d, _t, _m: None)
     options = options or DataOptions()
-    dataset = load_dataset(data) if isinstance(data, str) else data
-    spec = data if isinstance(data, str) else (getattr(dataset, "source", "") or "")
-    meta: dict[str, Any] = {}
-    model_name = "predict_fn"
-    if isinstance(model, (str, os.PathLike)):
-        model_name = Path(model).name
-        model, meta = load_any_model(model)
-    keras_model = hasattr(model, "input_shape")
-    if not keras_model and not callable(model):
-        raise CellbenchError(f"evaluate: {type(model).__name__} is neither a Keras model, a path nor a predict function")
-    if keras_model:
-        model_name = meta.get("model") or (model_name if model_name != "predict_fn" else model.name)
-        h, w, num_outputs = check_classifier(model, model_name)
-        size = (h, w) if h and w else None
-    else:
-        size, num_outputs = None, None
-    classes = classes if classes is not None else meta.get("class_names")
-    prepared, fingerprint = prepare(dataset, size, options)
-    if keras_model:
-        order = match_classes(classes, prepared.class_names, num_outputs, model_name)
-        model = conform_model(model, preprocess)
-        probe = _scorer(model, None, batch_size)(prepared.val.images[:32])
-        if _softmax_needed(probe):
-            model = conform_model(model, "none", softmax=True)
-    else:
-        if preprocess != "none":
-            raise CellbenchError("--preprocess: only applies to Keras models (a predict function preprocesses itself)")
-        order = None if classes is None else match_classes(classes, prepared.class_names, len(classes), model_name)
-    predict = _scorer(model, order, batch_size)
-    sets: list[tuple[str, np.ndarray]] = [(probs_key(split), getattr(prepared, split).images) for split in ("val", "test")]
-    for shift in shifts:  # shifted once, scored by every adapter
-        for severity in severities:
-            say(f"shifting {shift} s{severity}")
-            sets.append((probs_key(SHIFT_SPLIT, shift, int(severity)),
-                         shift_images(prepared.shift_base.images, shift, int(severity), options.shift_seed)))
-    target_sets = {}
-    for target in targets:
-        tset = load_dataset(target)
-        if tuple(tset.class_names) != tuple(prepared.class_names):
-            raise CellbenchError(f"target {target}: classes {', '.join(tset.class_names)} differ from the data set's")
-        target_sets[target] = tset
-        sets.append((probs_key(TARGET_SPLIT, target), tset.images))
+    spec = data if isinstance(data, str) else (getattr(data, "source", "") or "")
+    raw, meta, model_name, size = open_model(model)
+    if preprocess not in PREPROCESS:  # before any data loads
+        raise CellbenchError(f"--preprocess {preprocess}: not one of {', '.join(PREPROCESS)}")
+    if any(chain != "none" for chain in adapters) and not hasattr(raw, "input_shape"):
+        kind = "an ONNX model" if hasattr(raw, "session") else "a predict function"
+        raise CellbenchError(f"adapter {next(c for c in adapters if c != 'none')!r}: adapters need a Keras model, "
+                             f"not {kind}")
+    prepared, facts = prepare(data, size, options, targets)
+    probe = prepared.val.images if len(prepared.val) else prepared.test.images
+    ext = ready_model(raw, meta, model_name, prepared.class_names, classes=classes, preprocess=preprocess,
+                      probe=probe[:32], batch_size=batch_size)
+    shift_sets = [(s, int(v)) for s in shifts for v in severities]
+    keys = [probs_key(split) for split in ("val", "test")]
+    keys += [probs_key(SHIFT_SPLIT, s, v) for s, v in shift_sets]
+    keys += [probs_key(TARGET_SPLIT, t) for t in prepared.targets]
+    total, done = len(shift_sets) + len(keys) * len(adapters), 0
+    sets: dict[str, np.ndarray] = {keys[0]: prepared.val.images, keys[1]: prepared.test.images}
+    for shift, severity in shift_sets:  # shifted once, scored by every adapter
+        say(done, total, f"shifting {shift} s{severity}")
+        sets[probs_key(SHIFT_SPLIT, shift, severity)] = shift_images(prepared.shift_base.images, shift, severity,
+                                                                     options.shift_seed)
+        done += 1
+    sets.update({probs_key(TARGET_SPLIT, t): ds.images for t, ds in prepared.targets.items()})
     started = time.perf_counter()
     cells = []
+    stats = prepared.training_stats() if any(chain != "none" for chain in adapters) else None
     for chain in adapters:
-        fn = predict if chain == "none" else _adapted(chain, model if keras_model else None, meta, prepared, order)
+        fn = ext.predict if chain == "none" else _adapted(chain, ext, prepared, stats)
         probs: dict[str, np.ndarray] = {}
-        for key, images in sets:
-            say(f"{key.replace('|', ' ')}" + ("" if chain == "none" else f" [{chain}]"))
-            probs[key] = np.asarray(fn(images), np.float32)
-            if probs[key].shape[1] != len(prepared.class_names):
-                raise CellbenchError(f"model {model_name}: outputs {probs[key].shape[1]} classes, the data set has "
-                                     f"{len(prepared.class_names)}")
-        cells.append(EvalCell(chain, probs, _score(probs, prepared, target_sets)))
+        for key in keys:
+            say(done, total, "scoring " + key.replace("|", " ") + ("" if chain == "none" else f" [{chain}]"))
+            probs[key] = np.asarray(fn(sets[key]), np.float32)
+            done += 1
+        cells.append(EvalCell(chain, probs, score_rows("", probs, prepared)))
+    say(done, total, "done")
     config = {
         "name": name, "kind": "evaluate", "data": spec, "image_size": int(prepared.test.image_size[0]),
         "seeds": [0], "models": [{"name": model_name}], "augmentations": [], "train": {},
@@ -302,43 +414,29 @@ def evaluate(model: Any, data: Any, *, shifts: Sequence[str], severities: Sequen
         "shifts": {"names": list(shifts), "severities": [int(s) for s in severities],
                    "max_images": options.max_shift_images, "seed": options.shift_seed},
         "ensembles": [], "targets": list(targets), "adapters": list(adapters), "preprocess": preprocess,
-        "data_fingerprint": fingerprint,
+        "data_fingerprint": facts["data_fingerprint"], "data_facts": facts,
     }
-    return Evaluation(name, model_name, spec, prepared, cells, config, model if keras_model else None, meta,
-                      time.perf_counter() - started, target_sets)
+    if stats is not None:  # saved with the model, so the run's cell can be adapted again later
+        from robustbench_cells.adapters import META_KEY
+
+        ext.meta = {**ext.meta, META_KEY: stats}
+    return Evaluation(name, model_name, spec, prepared, cells, config, ext.keras_model, ext.meta,
+                      time.perf_counter() - started)
 
 
-def _score(probs: dict[str, np.ndarray], prepared: Any, targets: dict[str, Any]) -> list[Any]:
-    """Score rows (cell key left empty) for the runner's sets and the targets."""
-    from robustbench_cells.bench.executors import score_rows
-    from robustbench_cells.bench.scoring import score_probabilities
-    from robustbench_cells.bench.store import Score
-
-    own = {k: p for k, p in probs.items() if not k.startswith(TARGET_SPLIT + "|")}
-    rows = score_rows("", own, prepared)
-    for key, p in probs.items():
-        if key in own:
-            continue
-        target = key.split("|")[1]
-        s = score_probabilities(p, targets[target].labels, len(prepared.class_names))
-        rows.append(Score("", TARGET_SPLIT, target, 0, s.accuracy, s.balanced_accuracy, s.per_class,
-                          s.mean_confidence, s.ece, s.n))
-    return rows
-
-
-def _adapted(chain: str, model: Any, meta: dict[str, Any], prepared: Any, order: np.ndarray | None) -> PredictFn:
+def _adapted(chain: str, ext: ExternalModel, prepared: Any, stats: dict[str, Any] | None) -> PredictFn:
     """Predictions through adapter *chain* (each evaluation set adapted on its own, without labels)."""
-    from robustbench_cells.adapters import AdaptContext, adapt_predict, check_chain, train_stats
+    from robustbench_cells.adapters import AdaptContext, adapt_predict, check_chain
 
-    if model is None:
+    if ext.keras_model is None:
         raise CellbenchError(f"adapter {chain!r}: adapters need a Keras model, not a predict function")
     check_chain(chain)
-    context = AdaptContext(model, {**meta, "class_names": list(prepared.class_names)},
-                           train_stats(prepared.train.images))
+    # the conformed model already gives the data's class order: no reordering after the adapter
+    context = AdaptContext(ext.keras_model, {**ext.meta, "class_names": list(prepared.class_names)},
+                           stats if stats is not None else prepared.training_stats())
 
     def predict(images: np.ndarray) -> np.ndarray:
-        p = adapt_predict(chain, context, images, seed=0)
-        return p if order is None else p[:, order]
+        return adapt_predict(chain, context, images, seed=0)
 
     return predict
 
@@ -369,10 +467,8 @@ def save_run(ev: Evaluation, run_dir: str | os.PathLike) -> Path:
             if ev.model is not None:
                 from robustbench_cells.training.artefacts import MODEL_FILE, save_model
 
-                meta = {**ev.meta, "model": ev.model_name, "class_names": list(ev.data.class_names),
-                        "input_size": list(ev.data.test.image_size), "input": "float32 RGB 0..255",
-                        "evaluated_by": "cellbench evaluate", "preprocess": ev.config.get("preprocess"),
-                        "adapter": cell.adapter}
+                meta = external_meta(ev.model_name, ev.meta, ev.config.get("preprocess", "none"), ev.data,
+                                     evaluated_by="cellbench evaluate", adapter=cell.adapter)
                 model_path = str(save_model(ev.model, meta, cell_dir) / MODEL_FILE)
                 params = int(ev.model.count_params())
             save_probs_atomic(cell_dir / PROBS_FILENAME, cell.probs)

@@ -160,3 +160,50 @@ def test_adapters_become_cells_of_the_run(data, tmp_path, cli):
     with pytest.raises(CellbenchError, match="adapters need a Keras model"):
         cb.evaluate(lambda x: np.full((len(x), len(data.class_names)), 1 / len(data.class_names), np.float32),
                     data, shifts=(), adapters=("stain_norm",))
+
+
+def _uniform(k):
+    return lambda images: np.full((len(images), k), 1 / k, np.float32)
+
+
+def test_progress_false_prints_nothing(data, capsys):
+    cb.evaluate(_uniform(len(data.class_names)), data, shifts="gaussian_noise", severities=(1, 2), progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.fixture
+def without_tqdm(monkeypatch):
+    """The rich fallback (rich is a dependency; tqdm is used only where it is installed)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+
+
+def test_progress_without_a_tty_ends_with_the_full_count(data, capsys, without_tqdm):
+    cb.evaluate(_uniform(len(data.class_names)), data, shifts="gaussian_noise", severities=(1, 2))
+    out, err = capsys.readouterr()  # captured streams are not terminals
+    assert out == ""
+    assert "cellbench evaluate" in err and "6/6" in err  # 2 shifted sets made + 4 sets scored
+    with pytest.raises(CellbenchError, match="--classes"):  # fails before the first step: only the error
+        cb.evaluate(_uniform(len(data.class_names)), data, shifts=(), classes=["x"] * len(data.class_names))
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_in_jupyter_without_ipywidgets_prints_a_few_lines(data, capsys, monkeypatch, without_tqdm):
+    import sys
+
+    import rich.console
+
+    monkeypatch.setattr(rich.console, "_is_jupyter", lambda: True)
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    cb.evaluate(_uniform(len(data.class_names)), data, shifts="gaussian_noise", severities=(1, 2, 3, 4, 5))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("cellbench evaluate:")]
+    assert lines[0].startswith("cellbench evaluate: 0/12") and lines[-1] == "cellbench evaluate: 12/12 done"
+    assert len(lines) <= 11  # one per 10 %, not one per set
+
+
+def test_progress_with_tqdm(data, capsys):
+    pytest.importorskip("tqdm", reason="tqdm is not installed: the rich bar is used (tested above)")
+    cb.evaluate(_uniform(len(data.class_names)), data, shifts="gaussian_noise", severities=(1, 2))
+    assert "6/6" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """``cellbench evaluate MODEL --data SPEC``: score a model trained elsewhere, stored as a run.
 
 A thin shell over :func:`robustbench_cells.api.evaluate`: MODEL is a ``.keras`` file (loaded in Keras'
-safe mode, so ``Lambda`` layers are refused), a trained cell's folder or a SavedModel folder. The
+safe mode, so ``Lambda`` layers are refused), a trained cell's folder, a SavedModel folder or an
+``.onnx`` file (onnxruntime, ``pip install 'robustbench-cells[onnx]'``). The
 input size comes from the model; ``--preprocess`` says what scaling the model expects of 0..255
 RGB (cellbench's own models preprocess inside: ``none``); class names come from ``--classes``,
 else the cell's ``meta.json``, else the data set's order, and must be the data set's classes.
@@ -31,7 +32,8 @@ def _severities(values: list[str]) -> tuple[int, ...]:
 
 
 def evaluate_command(
-    model: Path = typer.Argument(..., help="A .keras file, a trained cell folder or a SavedModel folder."),
+    model: Path = typer.Argument(..., help="A .keras file, a trained cell folder, a SavedModel folder or an .onnx "
+                                           "file (needs the [onnx] extra)."),
     data: str = typer.Option(..., "--data", help="Labelled data set spec (folder:PATH, npz:PATH, synthetic:N, ...)."),
     shifts: str = typer.Option("*", "--shifts", help="Shift names or families, fnmatch, comma-separated ('' for none)."),
     severities: list[str] = typer.Option([], "--severities", help="Severities 1..5 (repeat or comma-separate; default all)."),
@@ -57,8 +59,7 @@ def evaluate_command(
     results = api.evaluate(str(model), data, shifts=shifts, severities=_severities(severities), targets=target,
                            adapters=adapter or ("none",), classes=names, preprocess=preprocess.lower(),
                            max_shift_images=max_shift_images, batch_size=batch_size,
-                           name=model.stem or "evaluate", progress=lambda m: err_console.print(f"scoring {m}",
-                                                                                                markup=False))
+                           name=model.stem or "evaluate", progress=True)  # the bar api draws on stderr
     if out is not None:
         results.save(out)
     print_run_summary(results.summary(), console)

@@ -10,7 +10,12 @@ Registered through ``register_augmentations`` like any plugin, so they pass the 
   set (a misspelt option must fail at matrix validation, not be passed on). Random layers are
   rebuilt per batch with a seed drawn from ``rng``, so a seed gives the same bytes in any process.
   Only ``keras.``, ``keras_cv.`` and ``keras_hub.`` paths are accepted: a matrix file must not be
-  able to import arbitrary modules. KerasCV is no longer maintained; prefer ``keras.layers``.
+  able to import arbitrary modules. KerasCV (the ``[kerascv]`` extra, keras-cv 0.9 runs on Keras 3)
+  is no longer maintained, and its random layers (RandAugment, AugMix, RandomHue, ...) draw from
+  TensorFlow's stateful RNG, so the seed does not fix their output (a ``KerasCVWarning`` says so);
+  they are also slow (RandAugment: 18 images/s against 2,935 for the built-in ``randaugment``,
+  512 PBC images on 2 busy cores, ``benchmarks/perf/kerascv_randaugment.py``). Prefer
+  ``keras.layers`` or a built-in.
   Cost: the layer runs eagerly per batch (~85-95 ms per 256 images of 96 px on 2 busy CPU cores,
   against ~28 ms for ``simple`` and ~12 ms for ``albumentations``' RandomBrightnessContrast).
 - ``albumentations``: a transform by name with ``args``, or a ``Compose`` of several given as a
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +40,12 @@ from robustbench_cells.registry import AugmentationSpec
 
 #: Module prefixes a ``keras_layer`` path may name.
 KERAS_PREFIXES = ("keras.", "keras_cv.", "keras_hub.")
+#: How to install the optional libraries a path may name.
+OPTIONAL_EXTRAS = {"keras_cv": "pip install 'robustbench-cells[kerascv]'", "keras_hub": "pip install keras-hub"}
+
+
+class KerasCVWarning(UserWarning):
+    """A ``keras_layer`` names a KerasCV layer: it runs, but its output does not follow the seed."""
 
 
 def _bad(name: str, option: str, problem: str) -> CellbenchError:
@@ -59,6 +71,9 @@ def _layer_class(path: Any) -> type:
     try:
         cls = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
+        top = path.split(".")[0]
+        if isinstance(exc, ImportError) and top in OPTIONAL_EXTRAS and (exc.name or "").split(".")[0] == top:
+            raise _bad("keras_layer", "layer", f"= {path!r} needs {top} ({OPTIONAL_EXTRAS[top]})") from None
         raise _bad("keras_layer", "layer", f"= {path!r} cannot be imported ({type(exc).__name__}: {exc})") from None
     import keras
 
@@ -70,6 +85,12 @@ def _layer_class(path: Any) -> type:
 def keras_layer(layer: str = "keras.layers.RandomContrast", args: Mapping[str, Any] | None = None) -> Callable:
     """Factory: ``fn(images uint8, rng) -> uint8`` running Keras layer *layer* (in training mode)."""
     cls = _layer_class(layer)
+    if layer.startswith("keras_cv."):
+        # measured (benchmarks/perf/kerascv_randaugment.py): most KerasCV layers draw from TF's stateful
+        # RNG inside map_fn, so the seed cellbench passes does not fix their output
+        warnings.warn(f"keras_layer {layer}: KerasCV layers are not reproducible under a seed (the same seed "
+                      "gives different images) and KerasCV is unmaintained; prefer keras.layers or a built-in",
+                      KerasCVWarning, stacklevel=2)
     kwargs = _args("keras_layer", {"factor": 0.3} if args is None and layer.endswith("RandomContrast") else args or {})
     seeded = "seed" in inspect.signature(cls.__init__).parameters
     try:
@@ -139,11 +160,9 @@ def albumentations(transform: Any = "RandomBrightnessContrast", args: Mapping[st
 
 SPECS = (
     AugmentationSpec("keras_layer", "external", "image", keras_layer,
-                     "a Keras preprocessing layer by dotted path (layer = 'keras.layers.X', args = {...})",
-                     {"layer": "keras.layers.RandomContrast", "args": None}),
+                     "a Keras preprocessing layer by dotted path (layer = 'keras.layers.X', args = {...})"),
     AugmentationSpec("albumentations", "external", "image", albumentations,
-                     "an albumentations transform or a list of them (transform = 'Name' or [{name = ...}])",
-                     {"transform": "RandomBrightnessContrast", "args": None}),
+                     "an albumentations transform or a list of them (transform = 'Name' or [{name = ...}])"),
 )
 
 
