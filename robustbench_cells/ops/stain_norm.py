@@ -56,8 +56,10 @@ def reinhard(images: np.ndarray, mean: np.ndarray, std: np.ndarray, per_image: b
     mean = np.asarray(mean, np.float32)
     std = np.asarray(std, np.float32)
     axes = (1, 2) if per_image else (0, 1, 2)
-    src_mean = lab.mean(axis=axes, keepdims=True)
-    src_std = lab.std(axis=axes, keepdims=True) + 1e-6
+    # float64 accumulators: a float32 mean over a whole test set (tens of millions of pixels,
+    # reduced over non-contiguous axes) drifts by several L units and wrecked the mapping.
+    src_mean = lab.mean(axis=axes, keepdims=True, dtype=np.float64).astype(np.float32)
+    src_std = lab.std(axis=axes, keepdims=True, dtype=np.float64).astype(np.float32) + 1e-6
     return lab_to_rgb((lab - src_mean) / src_std * std + mean)
 
 
