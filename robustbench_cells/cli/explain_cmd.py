@@ -122,11 +122,28 @@ def render(result: dict[str, Any]) -> None:
                           "-" if e["spearman"] is None else f"{e['spearman']:.2f}")
         console.print(table)
 
+    if result.get("adapters"):
+        table = Table(title=f"test-time adapters on this target, by {default} (%)")
+        for col in ("base cell", "adapter", "adapted", "base", "gain (points)", "verdict"):
+            table.add_column(col, justify="left" if col in ("base cell", "adapter", "verdict") else "right")
+        if result["labels"]:
+            table.add_column("true gain", justify="right", style="bold")
+        for a in result["adapters"]:
+            iv = a["interval"]
+            row = [a["base_cell"], a["adapter"],
+                   _pct(a["estimate"]) + ("" if iv is None else f" ({iv[0] * 100:.0f}..{iv[1] * 100:.0f})"),
+                   _pct(a["base_estimate"]), _signed_points(a["gain"]),
+                   {True: "[green]helps[/]", False: "[red]hurts[/]", None: "unclear"}[a["helps"]]]
+            table.add_row(*row, *([_signed_points(a.get("true_gain"))] if result["labels"] else []))
+        console.print(table)
+
     rec = result["recommendation"]
     if rec.get("choice"):
         picked = next(c for c in result["cells"] if c["key"] == choice)
+        adapter = picked.get("adapter", "none")
         console.print(f"[bold]submit:[/] {picked['model']} / {picked['augmentation']} / seed {picked['seed']} "
-                      f"(cell {choice[:10]}; confidence {rec['confidence']})")
+                      + (f"with the test-time adapter chain [bold]{adapter}[/] " if adapter != "none" else "")
+                      + f"(cell {choice[:10]}; confidence {rec['confidence']})")
         if "lower_bound" in rec:
             console.print(f"  expected {rec['lower_bound']:.0%}..{rec['upper_bound']:.0%} by {rec['estimator']}"
                           + ("" if rec.get("supported") else " [bold red](not supported by the evidence)[/]"))

@@ -5,6 +5,10 @@ every (shift, severity) version of that subset, and the target; rank the shifted
 for every trained cell predict validation and target, and estimate target accuracy without labels;
 recommend a cell. Shifted-set statistics are cached in ``RUN_DIR/explain_cache.npz`` (they depend
 only on the run's data and shift suite), so a second target costs only its own predictions.
+
+Adapted cells (config kind ``adapt``) run their adapter chain on the target images; every cell's
+estimates get intervals from a leave-one-group-out calibration over the run's shift families and
+labelled targets (:meth:`Explainer.calibrate`), which also fits the meta-regression (:mod:`.metareg`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from robustbench_cells.explain.estimate import (ESTIMATORS, all_estimates, atc_e
                                                 doc_estimate)
 from robustbench_cells.explain.fingerprint import Reference, compare_to_reference, image_statistics
 from robustbench_cells.explain.nearest import Candidate, rank_candidates, rank_families
-from robustbench_cells.explain.recommend import recommend
+from robustbench_cells.explain.recommend import likely_families, recommend, suggest_augmentations
 from robustbench_cells.explain.target import Target, load_target
 
 CACHE_FILENAME = "explain_cache.npz"
@@ -101,6 +105,20 @@ def _model_api() -> tuple[Callable[..., Any], Callable[..., np.ndarray]]:
     from robustbench_cells.train import load_model, predict_proba
 
     return load_model, predict_proba
+
+
+def _adapt_fn() -> Callable[[str, Any, dict[str, Any], np.ndarray, int], np.ndarray]:
+    """``adapt(chain, model, meta, images, seed) -> probabilities`` (a seam the tests replace).
+
+    The adapter chain of an adapted cell runs on the unlabeled images themselves, exactly as the runner
+    scored that cell on each of its sets (:mod:`robustbench_cells.bench.adapting`)."""
+    from robustbench_cells.adapters import META_KEY, AdaptContext, adapt_predict
+
+    def adapt(chain: str, model: Any, meta: dict[str, Any], images: np.ndarray, seed: int) -> np.ndarray:
+        context = AdaptContext(model, meta, dict(meta.get(META_KEY) or {}))
+        return adapt_predict(chain, context, images, seed=seed)
+
+    return adapt
 
 
 def shifted_statistics(images: np.ndarray, shifts: list[str], severities: list[int], seed: int,
@@ -216,20 +234,32 @@ class Explainer:
         if not self.cells:
             raise CellbenchError(f"{self.run_dir}: no finished cells to estimate (run `cellbench run` first)")
         self._models: dict[str, Any] = {}
+        self._loaded: dict[str, tuple[Any, dict[str, Any]]] = {}  # model_path -> (model, meta): bases load once
+        self._accuracy: dict[str, dict[tuple[str, int], float]] = {}
+        self._probs: dict[str, dict[str, np.ndarray]] = {}
+        self._rows: list[dict[str, Any]] | None = None
+        self._calibrations: dict[frozenset[str], tuple[dict[str, Any] | None, Any]] = {}
+        self._targets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self.target_notes: list[str] = []
 
     def load_target(self, spec: str) -> Target:
         """Load *spec* (labels only with ``options.labels``) at the run's image size."""
         return load_target(spec, with_labels=self.options.labels, class_names=self.val.class_names)
 
     def _model(self, cell: Any) -> tuple[Any, np.ndarray, dict[tuple[str, int], tuple[np.ndarray, np.ndarray]], float]:
-        """(model, validation probabilities, stored shifted-set probabilities, fitted temperature) of *cell*, loaded once."""
+        """(model, validation probabilities, stored shifted-set probabilities, fitted temperature) of *cell*, loaded once.
+
+        An adapted cell's model is its base cell's (loaded once for all its adapters); its probabilities
+        are its own (the adapter chain run on each set)."""
         if cell.key not in self._models:
-            load_model, predict_proba = _model_api()
-            model, _meta = load_model(cell.model_path)
-            stored = _stored_proba(cell.model_path)
+            if cell.model_path not in self._loaded:
+                load_model, _predict = _model_api()
+                self._loaded[cell.model_path] = load_model(cell.model_path)
+            model = self._loaded[cell.model_path][0]
+            stored = self._stored(cell)
             val_p = stored.get("val|clean|0")
             if val_p is None or len(val_p) != len(self.val):
-                val_p = np.asarray(predict_proba(model, self.val.images))
+                val_p = self._predict(cell, self.val.images)
             shifted = {("clean", 0): (val_p, self.val.labels)}
             for name, p in stored.items():
                 split, shift, sev = name.split("|")
@@ -239,6 +269,27 @@ class Explainer:
 
             self._models[cell.key] = (model, val_p, shifted, fit_temperature(val_p, self.val.labels))
         return self._models[cell.key]
+
+    def _predict(self, cell: Any, images: np.ndarray) -> np.ndarray:
+        """*cell*'s probabilities on unlabeled *images*: its model, through its adapter chain for an adapted cell."""
+        if cell.model_path not in self._loaded:
+            self._model(cell)
+        model, meta = self._loaded[cell.model_path]
+        chain = _adapter(cell)
+        if chain != "none":
+            return np.asarray(_adapt_fn()(chain, model, dict(meta or {}), images, int(cell.config.get("seed", 0))))
+        return np.asarray(_model_api()[1](model, images))
+
+    def _stored(self, cell: Any) -> dict[str, np.ndarray]:
+        """The cell's stored probabilities (``probs.npz``), read once."""
+        if cell.key not in self._probs:
+            self._probs[cell.key] = _stored_proba(self.run_dir, cell)
+        return self._probs[cell.key]
+
+    def _stored_accuracy(self, cell: Any) -> dict[tuple[str, int], float]:
+        if cell.key not in self._accuracy:
+            self._accuracy[cell.key] = _cell_accuracy(self.store, cell.key)
+        return self._accuracy[cell.key]
 
     def explain(self, target: Target, *, data_checks: bool = True) -> dict[str, Any]:
         """The whole result for *target* (see the module docstring)."""
@@ -272,7 +323,8 @@ class Explainer:
             say("checking leakage and outliers")
             result["data_checks"] = _leakage_and_outliers(self.train.images, target, target_stats, self.reference,
                                                           self.val_stats)
-        result["cells"] = self._estimate_cells(target, candidates)
+        exclude = self._own_targets(target)
+        result["cells"] = self._estimate_cells(target, candidates, exclude)
         result["estimators"] = list(ESTIMATORS)
         if options.labels:
             result["estimator_errors"] = estimator_errors(result["cells"])
@@ -280,16 +332,22 @@ class Explainer:
         result["recommendation"] = recommend(cell_inputs, fam_rank, matches,
                                              candidates[0].distance if candidates else np.inf,
                                              _augmentation_families())
-        self._add_intervals(result, cov)
+        if any(c["adapter"] != "none" for c in cell_inputs):
+            # Augmentation advice compares how cells were *trained*: adapted copies would count twice.
+            result["recommendation"]["augmentations"] = suggest_augmentations(
+                [c for c in cell_inputs if c["adapter"] == "none"], matches,
+                likely_families(fam_rank), _augmentation_families())
+        self._add_intervals(result, cov, exclude)
+        result["adapters"] = adapter_effects(result["cells"], result["default_estimator"])
         for c in result["cells"]:
             c.pop("_accuracy")
         return result
 
-    def _add_intervals(self, result: dict[str, Any], cov: dict[str, Any]) -> None:
+    def _add_intervals(self, result: dict[str, Any], cov: dict[str, Any], exclude: frozenset[str] = frozenset()) -> None:
         """Intervals on every estimate, the run's default estimator and the lower-bound choice."""
         from robustbench_cells.explain.intervals import best_estimator, choose_cell, interval
 
-        calib = self.calibrate()
+        calib = self.calibrate(exclude)
         stats = calib["estimators"] if calib else {}
         default = best_estimator(stats) if stats else None
         result["calibration"] = calib
@@ -304,6 +362,11 @@ class Explainer:
                        upper_bound=pick["upper_bound"])
         rec["reason"] = pick["reason"] if pick["choice"] is not None else pick["reason"] + "; " + rec.get("reason", "")
         rec["supported"] = pick["supported"]
+        chosen = next((c for c in result["cells"] if c["key"] == rec.get("choice")), None)
+        # "cell + adapter": an adapted cell is submitted as its base model run through the chain at test time
+        rec["adapter"] = chosen["adapter"] if chosen else None
+        if chosen and chosen["adapter"] != "none":
+            rec["reason"] += f"; submit the base cell's model with the test-time adapter chain {chosen['adapter']}"
         if cov["status"] == "outside":
             rec["confidence"] = "none"
         elif cov["status"] == "edge" and rec.get("confidence") == "high":
@@ -321,7 +384,7 @@ class Explainer:
         out = []
         for cell, target_p in zip(self.cells, target_ps):
             _model, val_p, shifted_p, temp = self._model(cell)
-            accuracy = {k: v for k, v in _cell_accuracy(self.store, cell.key).items() if k not in hide}
+            accuracy = {k: v for k, v in self._stored_accuracy(cell).items() if k not in hide}
             known = {k: v for k, v in shifted_p.items() if k not in hide}
             est = all_estimates(val_p, val_y, target_p, candidates, accuracy, k=self.options.neighbours)
             est["atc_matched"] = atc_matched_estimate(candidates, known, target_p, k=self.options.neighbours)
@@ -333,50 +396,159 @@ class Explainer:
             est["aol"] = aol
         return out
 
-    def calibrate(self) -> dict[str, Any] | None:
-        """Leave-one-family-out errors of every estimator on the run's own shifted sets (once per run).
+    def labelled_targets(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The run's ``[[targets]]`` that every cell was scored on: ``{name: (images, labels, fingerprint stats)}``.
 
-        ``None`` when the cells have no stored predictions on shifted sets (nothing to hold out)."""
-        if hasattr(self, "_calibration"):
-            return self._calibration
-        from robustbench_cells.explain.intervals import summarize_errors
+        Loaded once, at the run's image size. A target that cannot be loaded any more (moved, or a
+        relative path from another folder) is left out of the calibration with a note."""
+        if self._targets is not None:
+            return self._targets
+        from robustbench_cells.bench.matrix import TargetEntry
+        from robustbench_cells.bench.rundata import load_target as load_run_target
 
+        self._targets = {}
+        for entry in self.config.get("targets", []):
+            name = entry.get("name", "?")
+            if not all(f"target|{name}|0" in self._stored(c) for c in self.cells):
+                self.target_notes.append(f"target {name}: not every cell has predictions on it; left out")
+                continue
+            try:
+                t = TargetEntry(**entry)
+                ds = load_run_target(t.data, self.val.images.shape[1], self.val.class_names, t.classes,
+                                     where=f"target {name}")
+            except (CellbenchError, OSError, TypeError) as exc:
+                self.target_notes.append(f"target {name}: {exc}; left out of the calibration")
+                continue
+            scored = len(self._stored(self.cells[0])[f"target|{name}|0"])
+            if len(ds) != scored:
+                self.target_notes.append(f"target {name}: {len(ds)} images now, not the {scored} the cells were "
+                                         "scored on; left out of the calibration")
+                continue
+            self._targets[name] = (ds.images, ds.labels, image_statistics(ds.images))
+        return self._targets
+
+    def _calibration_rows(self) -> list[dict[str, Any]]:
+        """Every held-out (group, set, cell): all estimates (own group hidden), meta-regression
+        features and the true accuracy. Computed once per run; groups are shift families and
+        ``target:NAME`` for each labelled target of the run."""
+        if self._rows is not None:
+            return self._rows
         sets = [k for k in self.shifted if k[0] != "clean"
                 and all(k in self._model(c)[2] for c in self.cells)]
         fams = sorted({self.families.get(k[0], "?") for k in sets})
-        errors: dict[str, list[tuple[str, float]]] = {name: [] for name in ESTIMATORS}
-        if len(fams) >= 2:
-            self.say(f"calibrating: leave-one-family-out over {len(sets)} shifted sets in {len(fams)} families")
-            for fam in fams:
-                hidden = {k for k in self.shifted if self.families.get(k[0]) == fam and k[0] != "clean"}
-                others = {k: v for k, v in self.shifted.items() if k not in hidden}
-                for key in [k for k in sets if k in hidden]:
-                    cands = rank_candidates(self.shifted[key], others, self.families, self.reference)
-                    probs = [self._model(c)[2][key] for c in self.cells]
-                    ests = self._set_estimates([p for p, _y in probs], cands, hidden)
-                    for est, (p, y) in zip(ests, probs):
-                        truth = float(np.mean(p.argmax(1) == y))
-                        for name, value in est.items():
-                            if value is not None:
-                                errors[name].append((fam, float(value) - truth))
-        summary = summarize_errors(errors)
-        self._calibration = {"families": fams, "n_sets": len(sets), "estimators": summary} if summary else None
-        return self._calibration
+        targets = self.labelled_targets()
+        rows: list[dict[str, Any]] = []
+        if len(fams) + len(targets) < 2:
+            self._rows = rows
+            return rows
+        self.say(f"calibrating: leave-one-family-out over {len(sets)} shifted sets in {len(fams)} families"
+                 + (f" and {len(targets)} labelled target(s)" if targets else ""))
+        for fam in fams:
+            hidden = {k for k in self.shifted if self.families.get(k[0]) == fam and k[0] != "clean"}
+            others = {k: v for k, v in self.shifted.items() if k not in hidden}
+            for key in [k for k in sets if k in hidden]:
+                cands = rank_candidates(self.shifted[key], others, self.families, self.reference)
+                probs = [self._model(c)[2][key] for c in self.cells]
+                rows += self._rows_for_set(fam, f"{key[0]}@{key[1]}", cands, [p for p, _y in probs], probs[0][1],
+                                           hidden)
+        for name, (_images, labels, stats) in targets.items():
+            # A labelled target is held out like a family: it hides nothing the shift estimators use.
+            cands = rank_candidates(stats, self.shifted, self.families, self.reference)
+            probs = [self._stored(c)[f"target|{name}|0"] for c in self.cells]
+            rows += self._rows_for_set(f"target:{name}", f"target:{name}", cands, probs, labels, set())
+        self._rows = rows
+        return rows
 
-    def _estimate_cells(self, target: Target, candidates: list[Candidate]) -> list[dict[str, Any]]:
-        _load, predict_proba = _model_api()
+    def _rows_for_set(self, group: str, name: str, cands: list[Candidate], probs: list[np.ndarray],
+                      labels: np.ndarray, hidden: set[tuple[str, int]]) -> list[dict[str, Any]]:
+        from robustbench_cells.explain.metareg import feature_row
+
+        ests = self._set_estimates(probs, cands, hidden)
+        out = []
+        for i, (est, sig, p) in enumerate(zip(ests, self._signals(probs, cands), probs)):
+            out.append({"group": group, "set": name, "cell": i, "estimates": est,
+                        "features": feature_row(est, sig), "truth": float(np.mean(p.argmax(1) == labels))})
+        return out
+
+    def _signals(self, probs: list[np.ndarray], cands: list[Candidate]) -> list[dict[str, float]]:
+        """Meta-regression signals of every cell on one set (see :func:`.metareg.signals`)."""
+        from robustbench_cells.explain.metareg import signals
+
+        models = [self._model(c) for c in self.cells]
+        clean = next((c.distance for c in cands if c.shift == "clean"), np.nan)
+        return signals([m[1] for m in models], self.val.labels, [m[3] for m in models], probs, clean,
+                       cands[0].distance if cands else np.nan)
+
+    def calibrate(self, exclude: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+        """Leave-one-family-out errors of every estimator on the run's own shifted sets and labelled
+        targets, without the groups in *exclude* (the target being explained, when it is one of the
+        run's own labelled targets: its truth must not calibrate its own estimate).
+
+        ``None`` when there is nothing to hold out (no stored predictions on shifted sets, or fewer
+        than two groups). The fitted meta-regression is kept for :meth:`explain`."""
+        if exclude in self._calibrations:
+            return self._calibrations[exclude][0]
+        from robustbench_cells.explain.intervals import summarize_errors
+        from robustbench_cells.explain.metareg import MetaRegression, held_out_errors
+
+        rows = [r for r in self._calibration_rows() if r["group"] not in exclude]
+        groups = sorted({r["group"] for r in rows})
+        errors: dict[str, list[tuple[str, float]]] = {name: [] for name in ESTIMATORS}
+        model = None
+        if len(groups) >= 2:
+            for r in rows:
+                for name, value in r["estimates"].items():
+                    if value is not None:
+                        errors[name].append((r["group"], float(value) - r["truth"]))
+            x = np.stack([r["features"] for r in rows])
+            y = np.array([r["truth"] for r in rows])
+            g = [r["group"] for r in rows]
+            errors["metareg"] = held_out_errors(x, y, g)
+            model = MetaRegression.fit(x, y, g)
+        summary = summarize_errors(errors)
+        calib = None
+        if summary:
+            calib = {"families": groups, "n_sets": len({r["set"] for r in rows}), "estimators": summary,
+                     "targets": [gr.split(":", 1)[1] for gr in groups if gr.startswith("target:")],
+                     "excluded": sorted(exclude), "notes": list(self.target_notes),
+                     "metareg": model.as_dict() if model is not None else None}
+        self._calibrations[exclude] = (calib, model)
+        return calib
+
+    def _own_targets(self, target: Target) -> frozenset[str]:
+        """Calibration groups of the run's labelled targets that *are* this target (same images)."""
+        out = set()
+        for name, (images, _labels, _stats) in self.labelled_targets().items():
+            if images.shape == target.images.shape and float(
+                    np.mean(np.abs(images.astype(np.float32) - target.images.astype(np.float32)))) < 2.0:
+                out.add(f"target:{name}")
+        return frozenset(out)
+
+    def _estimate_cells(self, target: Target, candidates: list[Candidate],
+                        exclude: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+        from robustbench_cells.explain.metareg import feature_row
+
         val_y = self.val.labels
         target_ps = []
         for i, cell in enumerate(self.cells, 1):
-            self.say(f"cell {i}/{len(self.cells)}: {cell.model}/{cell.augmentation}/{cell.seed}")
-            model = self._model(cell)[0]
-            target_ps.append(np.asarray(predict_proba(model, target.images)))
+            adapter = _adapter(cell)
+            self.say(f"cell {i}/{len(self.cells)}: {cell.model}/{cell.augmentation}/{cell.seed}"
+                     + (f" (adapting to the target with {adapter})" if adapter != "none" else ""))
+            target_ps.append(self._predict(cell, target.images))
+        all_estimates_ = self._set_estimates(target_ps, candidates)
+        self.calibrate(exclude)
+        metareg = self._calibrations[exclude][1]
+        if metareg is not None:
+            # The meta-regression learned on the held-out sets maps the same signals, on the target, to accuracy.
+            for est, sig in zip(all_estimates_, self._signals(target_ps, candidates)):
+                est["metareg"] = float(metareg.predict(feature_row(est, sig))[0])
         out = []
-        for cell, target_p, estimates in zip(self.cells, target_ps, self._set_estimates(target_ps, candidates)):
+        for cell, target_p, estimates in zip(self.cells, target_ps, all_estimates_):
             _model, val_p, _shifted, temp = self._model(cell)
-            accuracy = _cell_accuracy(self.store, cell.key)
+            accuracy = self._stored_accuracy(cell)
             row: dict[str, Any] = {
                 "key": cell.key, "model": cell.model, "augmentation": cell.augmentation, "seed": cell.seed,
+                "adapter": _adapter(cell), "base": cell.config.get("base") if _adapter(cell) != "none" else None,
                 "val_accuracy": float(np.mean(val_p.argmax(1) == val_y)),
                 "clean_accuracy": accuracy.get(("clean", 0)),
                 "target_mean_confidence": float(target_p.max(1).mean()), "temperature": temp,
@@ -388,6 +560,38 @@ class Explainer:
                 row["errors"] = {k: (None if v is None else v - true) for k, v in estimates.items()}
             out.append(row)
         return out
+
+
+def _adapter(cell: Any) -> str:
+    """The adapter chain label of an adapted cell (config kind ``adapt``), ``"none"`` for any other cell."""
+    config = cell.config or {}
+    return str(config.get("adapter", "none")) if config.get("kind") == "adapt" else "none"
+
+
+def adapter_effects(cells: list[dict[str, Any]], estimator: str | None) -> list[dict[str, Any]]:
+    """Per adapted cell: its estimate and interval beside its base cell's, and the expected gain.
+
+    What a user needs before submitting ``bn_adapt``: is adapting expected to help on THIS target?
+    ``helps`` is ``True`` when the adapted cell's lower bound beats the base cell's estimate,
+    ``False`` when its upper bound is below it, ``None`` (can't tell) in between."""
+    if estimator is None:
+        return []
+    by_key = {c["key"]: c for c in cells}
+    out = []
+    for c in cells:
+        base = by_key.get(c.get("base") or "")
+        est, base_est = c["estimates"].get(estimator), base["estimates"].get(estimator) if base else None
+        if base is None or est is None or base_est is None:
+            continue
+        iv = c["intervals"].get(estimator)
+        helps = None if iv is None else (True if iv[0] > base_est else False if iv[1] < base_est else None)
+        row = {"key": c["key"], "base": base["key"], "base_cell": f"{base['model']}/{base['augmentation']}/{base['seed']}",
+               "adapter": c["adapter"], "estimate": est, "base_estimate": base_est, "gain": est - base_est,
+               "interval": iv, "helps": helps}
+        if c.get("true_accuracy") is not None and base.get("true_accuracy") is not None:
+            row["true_gain"] = c["true_accuracy"] - base["true_accuracy"]
+        out.append(row)
+    return sorted(out, key=lambda r: -r["gain"])
 
 
 def explain(run_dir: str | Path, target_spec: str, options: ExplainOptions | None = None,
@@ -403,11 +607,15 @@ def _augmentation_families() -> dict[str, str]:
     return {spec.name: spec.family for spec in plugins.augmentations()}
 
 
-def _stored_proba(model_path: str) -> dict[str, np.ndarray]:
-    """The probabilities the runner saved beside the model (``probs.npz``: ``split|shift|severity`` -> (N, C))."""
-    folder = Path(model_path)
+def _stored_proba(run_dir: Path, cell: Any) -> dict[str, np.ndarray]:
+    """The probabilities the runner saved for *cell* (``probs.npz``: ``split|shift|severity`` -> (N, C)).
+
+    The cell's own folder ``RUN_DIR/cells/KEY`` first: an adapted cell shares its base cell's model
+    but has probabilities of its own there. Else the folder beside the model."""
+    own = run_dir / "cells" / cell.key / "probs.npz"
+    folder = Path(cell.model_path)
     folder = folder if folder.is_dir() else folder.parent
-    path = folder / "probs.npz"
+    path = own if own.is_file() else folder / "probs.npz"
     if not path.is_file():
         return {}
     try:

@@ -24,9 +24,11 @@ import numpy as np
 from robustbench_cells.explain.nearest import Candidate
 
 ESTIMATORS: tuple[str, ...] = ("atc", "atc_ne", "doc", "shift_matched", "composition", "blend", "atc_matched",
-                               "atc_ts", "doc_ts", "aol")
+                               "atc_ts", "doc_ts", "aol", "metareg")
 #: atc_ts / doc_ts: ATC (entropy score) and DoC after temperature scaling fitted on validation
-#: (:mod:`.calibration`); aol: agreement-on-the-line across the run's cells (:mod:`.agreement`).
+#: (:mod:`.calibration`); aol: agreement-on-the-line across the run's cells (:mod:`.agreement`);
+#: metareg: a ridge regression from the others and label-free signals, fitted on the run's held-out
+#: sets (:mod:`.metareg`; only with a leave-one-family-out calibration).
 
 
 def _check_proba(proba: np.ndarray, what: str) -> np.ndarray:

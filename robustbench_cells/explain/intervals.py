@@ -66,6 +66,7 @@ def choose_cell(cells: Sequence[Mapping[str, object]], estimator: str | None,
     """The cell with the best interval lower bound under *estimator*, why, and whether the evidence supports it.
 
     ``cells``: dicts with ``key``, ``model``, ``augmentation``, ``estimates`` and ``intervals``.
+    Equal lower bounds are broken by the estimate itself.
     """
     rows = [(c, c["intervals"].get(estimator)) for c in cells if estimator]  # type: ignore[union-attr]
     rows = [(c, iv) for c, iv in rows if iv is not None]
@@ -73,7 +74,8 @@ def choose_cell(cells: Sequence[Mapping[str, object]], estimator: str | None,
         return {"choice": None, "supported": False,
                 "reason": "no choice is supported: the run has no leave-one-family-out calibration "
                           "(no stored predictions on shifted sets) to rank cells by"}
-    rows.sort(key=lambda r: -r[1][0])
+    # Equal lower bounds (often all clipped at 0 on a far target): the higher estimate goes first.
+    rows.sort(key=lambda r: (-r[1][0], -float(r[0].get("estimates", {}).get(estimator) or 0.0)))  # type: ignore[union-attr]
     best, (low, high) = rows[0]
     why = (f"best lower bound of the {estimator} interval ({low:.1%}..{high:.1%}); {estimator} had the lowest "
            "leave-one-family-out error on this run's shifted sets")

@@ -40,6 +40,15 @@ def _iv(interval: list[float] | None) -> str:
     return "" if interval is None else f" [{interval[0] * 100:.0f}..{interval[1] * 100:.0f}]"
 
 
+def _signed(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:+.1f}"
+
+
+def _helps(v: bool | None) -> str:
+    """An adapter verdict in words (``adapter_effects``: lower bound above the base / upper bound below)."""
+    return {True: "helps", False: "hurts", None: "unclear"}[v]
+
+
 def result_fragment(result: dict[str, Any]) -> str:
     """HTML for one explain result (tables built with the report's own helpers)."""
     from robustbench_cells.report.html import _table, esc
@@ -77,12 +86,22 @@ def result_fragment(result: dict[str, Any]) -> str:
     parts.append(f"<p class=\"meta\">default estimator: {esc(default)} (lowest leave-one-family-out error on this run)</p>"
                  if default else "<p class=\"note\">no leave-one-family-out calibration: no intervals</p>")
     parts.append(_table(header, rows, set(range(1, len(header)))))
+    if result.get("adapters"):
+        parts.append(f"<h3>Test-time adapters on this target (by {esc(default)})</h3>")
+        parts.append(_table(["base cell", "adapter", "adapted", "base", "expected gain (points)", "verdict"]
+                            + (["true gain"] if result.get("labels") else []),
+                            [[a["base_cell"], a["adapter"], _pct(a["estimate"]) + _iv(a["interval"]),
+                              _pct(a["base_estimate"]), f"{a['gain'] * 100:+.1f}", _helps(a["helps"])]
+                             + ([_signed(a.get("true_gain"))] if result.get("labels") else [])
+                             for a in result["adapters"]], {2, 3, 4, 6}))
     rec = result.get("recommendation", {})
     if rec.get("choice"):
         picked = next((c for c in result["cells"] if c["key"] == rec["choice"]), None)
         if picked:
+            adapter = picked.get("adapter", "none")
             parts.append(f"<p><b>Submit:</b> {esc(picked['model'])} / {esc(picked['augmentation'])} / seed "
-                         f"{picked['seed']} (confidence {esc(rec['confidence'])}). {esc(rec['reason'])}.</p>")
+                         f"{picked['seed']}" + (f" with the test-time adapter chain {esc(adapter)}" if adapter != "none" else "")
+                         + f" (confidence {esc(rec['confidence'])}). {esc(rec['reason'])}.</p>")
     return "".join(parts)
 
 

@@ -76,3 +76,20 @@ def test_coverage_is_printed_first(cli, run_dir, tmp_path):
     assert code == 0, err
     assert out.lstrip().startswith("coverage:")
     assert "default estimator:" in out and "expected" in out
+
+
+def test_adapted_cells_and_their_verdict(cli, tmp_path, pbc_sample, monkeypatch):
+    from robustbench_cells.explain.report_section import result_fragment
+
+    run = toyrun.build_run(tmp_path, pbc_sample, monkeypatch, adapters=True)
+    toyrun.TARGET["images"] = toyrun.toy_shift(toyrun.TARGET["images"], "toy_noise", 3, 5)
+    code, out, err = cli("explain", run, "--target", "labelled-target", "--labels", "--reference-images", 48,
+                         "--out", tmp_path / "ex")
+    assert code == 0, err
+    assert "test-time adapters on this target" in out and "centroid/m2.0/0" in out
+    assert "metareg" in out
+    result = json.loads((tmp_path / "ex" / "explain.json").read_text())
+    verdict = {True: "helps", False: "hurts", None: "unclear"}[result["adapters"][0]["helps"]]
+    assert verdict in out
+    html = result_fragment(result)
+    assert "Test-time adapters on this target" in html and toyrun.ADAPTER in html

@@ -108,3 +108,60 @@ def test_html_section_opens_with_coverage(run_dir):
     html = result_fragment(result)
     assert html.startswith("<p class=\"meta\"><b>Coverage (inside):</b>")
     assert "default estimator:" in html and "[" in html  # estimates carry their interval
+
+
+def test_meta_regression_competes_as_an_estimator(run_dir):
+    result = explain(run_dir, "labelled-target", ExplainOptions(labels=True, **OPTS))
+    assert "metareg" in result["estimators"]
+    calib = result["calibration"]
+    assert calib["estimators"]["metareg"]["families"] == ["blur", "noise"]  # validated leave-one-family-out
+    assert set(calib["metareg"]["weights"]) >= {"atc_ts", "agreement", "distance_clean"}
+    for cell in result["cells"]:
+        assert 0 <= cell["estimates"]["metareg"] <= 1
+        low, high = cell["intervals"]["metareg"]
+        assert low <= cell["estimates"]["metareg"] <= high
+
+
+def test_adapted_cells_are_adapted_to_the_target(tmp_path, pbc_sample, monkeypatch):
+    import numpy as np
+
+    run = toyrun.build_run(tmp_path, pbc_sample, monkeypatch, adapters=True)
+    noisy = toyrun.toy_shift(TARGET["images"], "toy_noise", 3, 5)
+    TARGET["images"] = noisy
+    result = explain(run, "labelled-target", ExplainOptions(labels=True, **OPTS))
+    cells = {c["key"]: c for c in result["cells"]}
+    adapted, base = cells["kadapt"], cells["km2.0"]
+    assert adapted["adapter"] == toyrun.ADAPTER and adapted["base"] == "km2.0" and base["adapter"] == "none"
+    # its target predictions went through the adapter chain on the target images themselves
+    assert adapted["true_accuracy"] > base["true_accuracy"]  # denoising helps on a noisy target
+    # its validation predictions are its own stored ones (RUN/cells/KEY/probs.npz), not the base cell's
+    from robustbench_cells.data.dataset import CELL_CLASSES, Dataset
+    from robustbench_cells.data.splits import split_dataset
+
+    val = split_dataset(Dataset(pbc_sample, np.repeat(np.arange(8), 32), CELL_CLASSES),
+                        toyrun.SPLIT["seed"], tuple(toyrun.SPLIT["fractions"]))["val"]
+    stored = np.load(run / "cells" / "kadapt" / "probs.npz")["val|clean|0"]
+    assert adapted["val_accuracy"] == pytest.approx(float(np.mean(stored.argmax(1) == val.labels)))
+    effects = result["adapters"]
+    assert [e["key"] for e in effects] == ["kadapt"]
+    e = effects[0]
+    assert e["adapter"] == toyrun.ADAPTER and e["base_cell"] == "centroid/m2.0/0"
+    default = result["default_estimator"]
+    assert e["gain"] == adapted["estimates"][default] - base["estimates"][default]
+    assert e["true_gain"] == adapted["true_accuracy"] - base["true_accuracy"]
+    rec = result["recommendation"]
+    assert rec["adapter"] == cells[rec["choice"]]["adapter"]
+    # augmentation advice counts trained cells only (the adapted copy of m2.0 is not a second m2.0)
+    assert all(s["augmentation"] != f"centroid+{toyrun.ADAPTER}" for s in rec["augmentations"])
+
+
+def test_labelled_run_targets_join_the_calibration(tmp_path, pbc_sample, monkeypatch):
+    run = toyrun.build_run(tmp_path, pbc_sample, monkeypatch, run_target=True)
+    result = explain(run, "labelled-target", ExplainOptions(labels=True, **OPTS))
+    calib = result["calibration"]
+    assert calib["families"] == ["blur", "noise", "target:lab2"] and calib["targets"] == ["lab2"]
+    assert "target:lab2" in calib["estimators"]["atc"]["families"]
+    # explaining the run's own labelled target: its truth must not calibrate its own estimate
+    own = explain(run, "labelled-target-2", ExplainOptions(labels=True, **OPTS))
+    calib = own["calibration"]
+    assert calib["excluded"] == ["target:lab2"] and calib["families"] == ["blur", "noise"]

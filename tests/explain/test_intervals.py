@@ -73,6 +73,10 @@ def test_choice_by_lower_bound_and_unsupported_outside():
     out = choose_cell(cells, "e", "outside")
     assert not out["supported"] and out["reason"].startswith("no choice is supported")
     assert choose_cell(cells, None, "inside")["choice"] is None
+    # a far target: every lower bound clipped at 0, so the estimate decides
+    far = [{"key": k, "model": "m", "augmentation": k, "estimates": {"e": est}, "intervals": {"e": (0.0, 1.0)}}
+           for k, est in (("a", 0.3), ("b", 0.5), ("c", 0.4))]
+    assert choose_cell(far, "e", "outside")["choice"] == "b"
 
 
 def test_coverage_inside_and_outside():

@@ -47,48 +47,90 @@ class CentroidModel:
 
 
 TARGET: dict[str, np.ndarray] = {}
+#: The adapter chain of the toy run's adapted cell: a median filter before the model (undoes noise).
+ADAPTER = "toy_denoise"
 
 
-def build_run(tmp_path, pbc_sample, monkeypatch, with_probs: bool = True):
-    """Write RUN folder + a flat target folder under *tmp_path*; patch explain's seams. Returns the run folder."""
+def toy_denoise(images: np.ndarray) -> np.ndarray:
+    return np.stack([cv2.medianBlur(im, 5) for im in images])
+
+
+def fake_adapt(chain, model, meta, images, seed):
+    """Stands in for ``adapters.adapt_predict``: the only chain the toy run knows is :data:`ADAPTER`."""
+    assert chain == ADAPTER
+    return model.proba(toy_denoise(images))
+
+
+def run_target_images(test_images: np.ndarray) -> np.ndarray:
+    """The toy run's own labelled ``[[targets]]`` set ("lab2"): its test images, dimmed."""
+    return (test_images * 0.7).astype(np.uint8)
+
+
+def build_run(tmp_path, pbc_sample, monkeypatch, with_probs: bool = True, adapters: bool = False,
+              run_target: bool = False):
+    """Write RUN folder + a flat target folder under *tmp_path*; patch explain's seams. Returns the run folder.
+
+    ``adapters``: add an adapted cell (base ``km2.0``, chain :data:`ADAPTER`) with its own probs.npz in
+    ``RUN/cells/KEY`` as the runner writes it. ``run_target``: the run has a labelled target ``lab2``
+    (data spec ``labelled-target-2``), stored for every cell."""
     labels = np.repeat(np.arange(8), 32)
     dataset = Dataset(pbc_sample, labels, CELL_CLASSES, source="toy-pbc")
+    parts = split_dataset(dataset, SPLIT["seed"], tuple(SPLIT["fractions"]))
+    test = parts["test"]
 
     def fake_load(spec):
         if spec == "toy-pbc":
             return dataset
         if spec == "labelled-target":
             return Dataset(TARGET["images"], TARGET["labels"], CELL_CLASSES, source=spec)
+        if spec == "labelled-target-2":
+            return Dataset(run_target_images(test.images), test.labels, CELL_CLASSES, source=spec)
         raise CellbenchError(f"unknown data set {spec!r}")
 
     monkeypatch.setattr("robustbench_cells.data.specs.load_dataset", fake_load)
     monkeypatch.setattr(core, "_shift_fn", lambda: toy_shift)
     monkeypatch.setattr(core, "_shift_families", lambda names: {n: SHIFTS[n] for n in names})
-    parts = split_dataset(dataset, SPLIT["seed"], tuple(SPLIT["fractions"]))
+    monkeypatch.setattr(core, "_adapt_fn", lambda: fake_adapt)
     models = {f"m{t}": CentroidModel(parts["train"], t) for t in (0.5, 2.0, 8.0)}
     monkeypatch.setattr(core, "_model_api", lambda: (lambda path: (models[path.split("/")[-1]], {}),
                                                      lambda model, images, *a: model.proba(images)))
     store = ResultStore(tmp_path / "run", create=True)
     config = {"data": "toy-pbc", "image_size": 96, "split": SPLIT,
               "shifts": {"names": list(SHIFTS), "severities": SEVERITIES, "max_images": None, "seed": 0}}
+    if run_target:
+        config["targets"] = [{"name": "lab2", "data": "labelled-target-2", "classes": {}}]
     run = store.create_run("toy", config, {}, "toy-pbc", dataset.fingerprint(), CELL_CLASSES)
     from robustbench_cells.bench.store import Cell
 
     cells = [Cell(key=f"k{name}", model="centroid", augmentation=name, seed=0, position=i)
              for i, name in enumerate(models)]
+    if adapters:
+        cells.append(Cell(key="kadapt", model=f"centroid+{ADAPTER}", augmentation="m2.0", seed=0, position=3,
+                          config={"kind": "adapt", "base": "km2.0", "base_label": "centroid/m2.0/0",
+                                  "adapter": ADAPTER, "seed": 0}))
     store.add_cells(run.id, cells)
-    test = parts["test"]
-    for cell, (name, model) in zip(cells, models.items()):
+    for cell in cells:
+        name = cell.augmentation
+        model = models[name]
+        adapt = cell.config.get("kind") == "adapt"
+
+        def predict(images):
+            return fake_adapt(ADAPTER, model, {}, images, 0) if adapt else model.proba(images)
+
         scores = []
-        probs = {}
+        probs = {"val|clean|0": predict(parts["val"].images)} if adapt else {}
         for shift, sev in [("clean", 0)] + [(s, v) for s in SHIFTS for v in SEVERITIES]:
             imgs = test.images if shift == "clean" else toy_shift(test.images, shift, sev, 0)
-            probs[f"test|{shift}|{sev}"] = model.proba(imgs)
+            probs[f"test|{shift}|{sev}"] = predict(imgs)
             acc = float(np.mean(probs[f"test|{shift}|{sev}"].argmax(1) == test.labels))
             scores.append(Score(cell.key, "test", shift, sev, acc, acc, [acc] * 8, 0.5, 0.1, len(test)))
+        if run_target:
+            probs["target|lab2|0"] = predict(run_target_images(test.images))
         if with_probs:  # the runner's probs.npz beside the model: what leave-one-family-out needs
-            (tmp_path / "cells" / name).mkdir(parents=True, exist_ok=True)
-            np.savez(tmp_path / "cells" / name / "probs.npz", **probs)
+            folder = tmp_path / "run" / "cells" / cell.key if adapt else tmp_path / "cells" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez(folder / "probs.npz", **probs)
+        # an adapted cell shares its base cell's model, as in bench/adapting.py
         store.finish_cell(cell.key, scores, params=1, model_path=f"{tmp_path}/cells/{name}", train_seconds=0,
                           eval_seconds=0, epochs=1)
     store.close()
