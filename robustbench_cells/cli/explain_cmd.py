@@ -187,8 +187,5 @@ def explain_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``explain``, and its section to the HTML report of ``cellbench report``."""
+    """Add ``explain`` (its HTML report section is a built-in report section, default_plugins/reports.py)."""
     app.command("explain")(explain_command)
-    from robustbench_cells.explain.report_section import install
-
-    install()

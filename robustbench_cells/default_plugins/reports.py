@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# light (json, re, pathlib): the very function, so a caller that also passes it to the older
-# report.html.register_section does not get the section twice
+# light (json, re, pathlib): cheap to import when plugins load
 from robustbench_cells.explain.report_section import explain_section
 from robustbench_cells.hookspecs import hookimpl
 from robustbench_cells.registry import ReportFormatSpec, ReportSectionSpec

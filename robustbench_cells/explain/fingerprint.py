@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from robustbench_cells.ops.blur import filter_planes
 from robustbench_cells.ops.color import rgb_to_hsv, rgb_to_od
 
 #: Statistic names in column order, with what each one is meant to catch (shown in the table).
@@ -43,17 +44,11 @@ SUMMARIES: tuple[str, ...] = ("mean", "std", "q10", "q50", "q90")
 
 # Immerkaer (1996) fast noise estimation: this kernel cancels any locally linear image content.
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
-_CV_MAX_CHANNELS = 128  # OpenCV 5 filters take at most 128 channels at a time
 
 
 def _filter_planes(planes: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """``cv2.filter2D`` (valid part only) over ``(N, H, W)`` float32 planes, as channels in chunks."""
-    out = np.empty_like(planes)
-    for start in range(0, len(planes), _CV_MAX_CHANNELS):
-        chunk = np.ascontiguousarray(planes[start:start + _CV_MAX_CHANNELS].transpose(1, 2, 0))
-        res = cv2.filter2D(chunk, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)
-        out[start:start + _CV_MAX_CHANNELS] = (res[..., None] if res.ndim == 2 else res).transpose(2, 0, 1)
-    return out[:, 1:-1, 1:-1]
+    """``cv2.filter2D`` (valid part only) over ``(N, H, W)`` float32 planes (ops.blur's chunked filter)."""
+    return filter_planes(planes, lambda c: cv2.filter2D(c, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT))[:, 1:-1, 1:-1]
 
 
 def _blockiness(gray: np.ndarray) -> np.ndarray:

@@ -120,10 +120,3 @@ def explain_section(ctx: Any) -> list[tuple[str, str]] | None:
         except (OSError, ValueError, KeyError) as exc:
             out.append((f"Explain: {path.name}", f"<p class=\"note\">unreadable explain result: {exc}</p>"))
     return out or None
-
-
-def install() -> None:
-    """Register :func:`explain_section` with the HTML report (idempotent)."""
-    from robustbench_cells.report import html
-
-    html.register_section(explain_section)

@@ -34,28 +34,6 @@ SectionProvider = Callable[[ReportContext], SectionResult]
 SAMPLE_IMAGES = 2
 SAMPLE_SEED = 0
 
-#: Providers added with :func:`register_section` (the older, process-wide way; plugins use the hook).
-_PROVIDERS: list[SectionProvider] = []
-
-
-def register_section(provider: SectionProvider) -> SectionProvider:
-    """Add a section provider to every report in this process (a decorator; registering twice is a no-op).
-
-    Kept for callers of the older API: a plugin registers a ``ReportSectionSpec`` through
-    ``register_report_sections`` instead, which ``cellbench plugins`` lists. A provider that is
-    also a registered section's ``build`` is drawn once.
-    """
-    if provider not in _PROVIDERS:
-        _PROVIDERS.append(provider)
-    return provider
-
-
-def unregister_section(provider: SectionProvider) -> None:
-    """Remove a provider added with :func:`register_section`."""
-    if provider in _PROVIDERS:
-        _PROVIDERS.remove(provider)
-
-
 def esc(text: object) -> str:
     """HTML-escape *text* (quotes too)."""
     return _html.escape(str(text), quote=True)
@@ -238,8 +216,7 @@ def _built(name: str, build: SectionProvider, ctx: ReportContext) -> list[Sectio
 
 
 def report_sections(ctx: ReportContext, extra_sections: Iterable[Section] = ()) -> list[Section]:
-    """Every section of the report for *ctx*: the registered ones by (order, name), then *extra_sections*,
-    then providers added with :func:`register_section`."""
+    """Every section of the report for *ctx*: the registered ones by (order, name), then *extra_sections*."""
     from robustbench_cells import plugins
 
     specs = sorted(plugins.report_sections(), key=lambda spec: (spec.order, spec.name))
@@ -248,9 +225,6 @@ def report_sections(ctx: ReportContext, extra_sections: Iterable[Section] = ()) 
         label = spec.name if spec.plugin in ("", "reports") else f"{spec.name} (plugin {spec.plugin})"
         sections += _built(label, spec.build, ctx)
     sections += list(extra_sections)
-    registered = {spec.build for spec in specs}
-    for provider in [p for p in _PROVIDERS if p not in registered]:
-        sections += _built(getattr(provider, "__name__", "section"), provider, ctx)
     return sections
 
 

@@ -137,28 +137,11 @@ def test_missing_data_or_generator_is_a_note_not_a_crash(tmp_path, test_plugins,
     store.close()
 
 
-def test_extra_sections_by_argument_and_by_provider(fake_run):
+def test_extra_sections_are_inserted_with_escaped_titles(fake_run):
     _, store = fake_run
     summary = summarize_run(store)
-
-    def explain_section(ctx: html.ReportContext):
-        assert ctx.summary is summary and ctx.cell is summary.done[0]
-        return "Explain: what shift is my test set?", "<p id='explain'>nearest: stain</p>"
-
-    def broken(ctx):
-        raise CellbenchError("explain: test folder missing")
-
-    html.register_section(explain_section)
-    html.register_section(broken)
-    try:
-        text = html.build_report(summary, samples=False, extra_sections=[("Notes <b>", "<p>by hand</p>")])
-    finally:
-        html.unregister_section(explain_section)
-        html.unregister_section(broken)
+    text = html.build_report(summary, samples=False, extra_sections=[("Notes <b>", "<p>by hand</p>")])
     assert "<h2>Notes &lt;b&gt;</h2><p>by hand</p>" in text  # titles escaped, fragments inserted as given
-    assert "<h2>Explain: what shift is my test set?</h2><p id='explain'>nearest: stain</p>" in text
-    assert "could not be built: explain: test folder missing" in text
-    assert "Explain" not in html.build_report(summary, samples=False)  # unregistered again
 
 
 def test_write_report_errors_are_one_line(fake_run, tmp_path):
@@ -205,11 +188,8 @@ def test_a_python_caller_gets_the_explain_section_once(fake_run, monkeypatch):
     run_dir, store = fake_run
     summary = summarize_run(store)
     save_result(run_dir, _explain_result(summary.done[0].key))
-    monkeypatch.setattr(html, "_PROVIDERS", [])  # as in a process that never built the CLI app
-    text = html.build_report(summary, run_dir=run_dir, samples=False)
+    text = html.build_report(summary, run_dir=run_dir, samples=False)  # no CLI app built in this process
     assert text.count("<h2>Explain: lab B</h2>") == 1 and "51.0" in text.split("Explain: lab B")[1]
-    html.register_section(explain_section)  # what `cellbench explain`'s module does: still drawn once
-    assert html.build_report(summary, run_dir=run_dir, samples=False).count("<h2>Explain: lab B</h2>") == 1
 
 
 def test_sections_come_in_registered_order_and_a_broken_plugin_section_is_a_note(fake_run, monkeypatch):
