@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from robustbench_cells.bench.matrix_entries import Where, split_member, validate_recipe
+from robustbench_cells.bench.matrix_entries import ScoreEntry, Where, split_member, validate_recipe
 from robustbench_cells.bench.store import Cell
 from robustbench_cells.errors import CellbenchError
 
@@ -33,19 +33,33 @@ def cell_label(cell: Cell) -> str:
 
 
 def expand_cells(matrix: Matrix, data_fingerprint: str) -> list[Cell]:
-    """Training cells (model x augmentation x seed), ensemble cells, then adapted cells, in matrix order.
+    """Training and score-only cells in matrix order, ensemble cells, then adapted cells.
 
     A training cell's ``config`` holds everything that determines its results (the key hashes it):
     ``{"kind": "train", model, model_options, augmentation, seed, recipe, image_size, data, split}``,
     ``augmentation`` being :meth:`AugmentationChain.config` and the cell's augmentation its label.
+    A score-only cell (one per ``{ path = ... }`` model, not per augmentation or seed: it trains
+    nothing) is ``{**ScoreEntry.config, image_size, data, split}`` (kind ``score``), augmentation
+    ``external``.
     An ensemble cell's config is ``{"kind": "ensemble", "name", "members": [keys], "seed"}``.
-    An adapted cell (one per training cell x adapter chain other than ``none``) is
+    An adapted cell (one per training or score-only cell x adapter chain other than ``none``) is
     ``{"kind": "adapt", "base": key, "base_label", "adapter": chain label, "seed"}``; its model label
     is ``model+chain`` so tables show the adapter beside the plain cell.
     """
+    from robustbench_cells.bench.scoring_cells import SCORE_AUGMENTATION
+
     cells: list[Cell] = []
     by_label: dict[str, Cell] = {}
+    scored: dict[str, Cell] = {}  # "label/external" -> the one score-only cell, whatever the seed asked for
     for model in matrix.models:
+        if isinstance(model, ScoreEntry):
+            config = {**model.config, "image_size": matrix.image_size, "data": data_fingerprint,
+                      "split": {"seed": matrix.split_seed, "fractions": list(matrix.split_fractions)}}
+            cell = Cell(cell_key(config), model.label, SCORE_AUGMENTATION, model.seed, recipe={}, config=config,
+                        position=len(cells))
+            cells.append(cell)
+            scored[f"{model.label}/{SCORE_AUGMENTATION}"] = cell
+            continue
         recipe = {**matrix.train, **model.train}
         if model.train:
             recipe = validate_recipe(Where(matrix.path), "train", recipe)
@@ -62,12 +76,17 @@ def expand_cells(matrix: Matrix, data_fingerprint: str) -> list[Cell]:
                 cells.append(cell)
                 by_label[cell_label(cell)] = cell
     for ens in matrix.ensembles:
-        seeds = {s for m in ens.members for s in [split_member(m)[2]] if s is not None}
+        # a score-only member has one cell: its seed does not multiply the ensemble
+        trained = [split_member(m) for m in ens.members if split_member(m)[0] not in scored]
+        seeds = {s for _, _, s in trained if s is not None}
+        if not trained:  # only score-only members: one ensemble, at their seed
+            seeds = {scored[split_member(ens.members[0])[0]].seed}
         for seed in (sorted(seeds) if seeds else matrix.seeds):
             member_cells = []
             for m in ens.members:
                 model_aug, _, member_seed = split_member(m)
-                member_cells.append(by_label[f"{model_aug}/{seed if member_seed is None else member_seed}"])
+                member_cells.append(scored.get(model_aug)
+                                    or by_label[f"{model_aug}/{seed if member_seed is None else member_seed}"])
             augs = {c.augmentation for c in member_cells}
             config = {"kind": "ensemble", "name": ens.name, "members": [c.key for c in member_cells],
                       "member_labels": [cell_label(c) for c in member_cells], "seed": seed}
@@ -75,10 +94,10 @@ def expand_cells(matrix: Matrix, data_fingerprint: str) -> list[Cell]:
                               recipe={}, config=config, position=len(cells)))
             if seeds:
                 break  # members name their seeds explicitly: one ensemble
-    for base in [c for c in cells if c.config["kind"] == "train"]:
+    for base in [c for c in cells if c.config["kind"] in ("train", "score")]:
         for adapter in matrix.adapters:
             if adapter == "none":
-                continue  # the training cell itself
+                continue  # the base cell itself
             config = {"kind": "adapt", "base": base.key, "base_label": cell_label(base), "adapter": adapter,
                       "seed": base.seed}
             cells.append(Cell(cell_key(config), f"{base.model}+{adapter}", base.augmentation, base.seed,

@@ -10,7 +10,8 @@ A matrix file (``benchmarks/*.toml``) declares one benchmark::
     data = "synthetic:1200"          # any data set spec (cellbench ls datasets)
     image_size = 48
     seeds = [0]
-    models = ["simple_cnn", { name = "mobilenetv2", options = { alpha = 0.35 }, train = { epochs = 2 } }]
+    models = ["simple_cnn", { name = "mobilenetv2", options = { alpha = 0.35 }, train = { epochs = 2 } },
+              { path = "mine.keras", preprocess = "unit" }]   # trained elsewhere: scored, not trained
     augmentations = ["none", "simple", ["simple", "mixup"]]
     executor = "local"               # local | ray
     jobs = 1
@@ -50,13 +51,13 @@ from robustbench_cells.augchain import AugmentationChain, augmentation_label
 # Re-exported: these names have been imported from here since before the module was split.
 from robustbench_cells.bench.cells import KEY_LENGTH, cell_key, cell_label, expand_cells, select_cells
 from robustbench_cells.bench.matrix_entries import (
-    EnsembleEntry, ModelEntry, TargetEntry, Where, member_label, parse_adapters, parse_augmentations,
+    EnsembleEntry, ModelEntry, ScoreEntry, TargetEntry, Where, member_label, parse_adapters, parse_augmentations,
     parse_ensembles, parse_models, parse_targets, validate_recipe,
 )
 from robustbench_cells.errors import CellbenchError, did_you_mean
 
-__all__ = ["KEY_LENGTH", "EnsembleEntry", "Matrix", "ModelEntry", "TargetEntry", "augmentation_label", "cell_key",
-           "cell_label", "expand_cells", "load_matrix", "member_label", "parse_matrix", "resolve_shifts",
+__all__ = ["KEY_LENGTH", "EnsembleEntry", "Matrix", "ModelEntry", "ScoreEntry", "TargetEntry", "augmentation_label",
+           "cell_key", "cell_label", "expand_cells", "load_matrix", "member_label", "parse_matrix", "resolve_shifts",
            "select_cells"]
 
 TOP_KEYS = ("name", "description", "data", "image_size", "seeds", "models", "augmentations", "executor",
@@ -76,7 +77,7 @@ class Matrix:
     data: str
     image_size: int
     seeds: list[int]
-    models: list[ModelEntry]
+    models: list[ModelEntry | ScoreEntry]  # a ScoreEntry (``{ path = ... }``) is one score-only cell
     augmentations: list[AugmentationChain]  # in matrix order; labels unique
     train: dict[str, Any]
     shifts: list[str]  # resolved shift names, sorted
@@ -209,7 +210,7 @@ def parse_matrix(raw: dict[str, Any], *, path: Path | None = None, data: str | N
         raise where.error("train", "must be a table")
     train = validate_recipe(where, "train", train)
     for i, m in enumerate(models):
-        if m.train:
+        if isinstance(m, ModelEntry) and m.train:
             validate_recipe(where, f"models[{i}].train", {**train, **m.train})
 
     shifts = raw.get("shifts", {})

@@ -17,6 +17,7 @@ from robustbench_cells.augchain import AugmentationChain
 from robustbench_cells.errors import CellbenchError, did_you_mean, unknown_name_error
 
 MODEL_KEYS = ("name", "options", "train")
+SCORE_KEYS = ("path", "name", "preprocess", "classes")  # a model trained elsewhere: scored, not trained
 ENSEMBLE_KEYS = ("name", "members")
 TARGET_KEYS = ("name", "data", "classes")
 
@@ -50,6 +51,24 @@ class ModelEntry:
         if not self.options:
             return self.name
         return f"{self.name}({','.join(f'{k}={v}' for k, v in sorted(self.options.items()))})"
+
+
+@dataclass(frozen=True)
+class ScoreEntry:
+    """A model trained elsewhere (``{ path = "my.keras", preprocess, classes, name }``): one score-only cell.
+
+    *config* is :func:`robustbench_cells.bench.scoring_cells.score_config`'s (absolute path, digest,
+    preprocess, classes, seed), checked when the matrix is parsed; *label* is the given ``name`` or
+    the model's file name.
+    """
+
+    label: str
+    config: dict[str, Any]
+
+    @property
+    def seed(self) -> int:
+        """The one seed of its cell (scoring draws nothing at random; adapters get this seed)."""
+        return int(self.config["seed"])
 
 
 @dataclass(frozen=True)
@@ -90,19 +109,43 @@ def _no_duplicates(where: Where, key: str, labels: list[str]) -> None:
         raise where.error(key, f"listed twice: {', '.join(dupes)}")
 
 
-def parse_models(where: Where, value: Any) -> list[ModelEntry]:
-    """``models = ["simple_cnn", { name = ..., options = {...}, train = {...} }]``."""
+def parse_score_entry(where: Where, key: str, item: dict[str, Any]) -> ScoreEntry:
+    """``{ path = "my.keras", preprocess = "unit", classes = [...], name = "mine" }``: checked before any data loads.
+
+    A relative ``path`` is relative to the matrix file's folder.
+    """
+    from robustbench_cells.bench.scoring_cells import score_config, score_label
+
+    where.check_keys(item, SCORE_KEYS, f"{key}.")
+    base_dir = Path(where.file).parent if where.file != "matrix" else None
+    config = score_config(item["path"], preprocess=item.get("preprocess", "none"), classes=item.get("classes"),
+                          where=f"{where.file}: {key}", base_dir=base_dir)
+    label = _entry_name(where, key, item, "/") if "name" in item else score_label(config)
+    if "/" in label:  # a file name cannot hold one, a folder path given with a trailing slash resolves away
+        raise where.error(f"{key}.name", f"must be a non-empty name without '/', got {label!r}")
+    return ScoreEntry(label, config)
+
+
+def parse_models(where: Where, value: Any) -> list[ModelEntry | ScoreEntry]:
+    """``models = ["simple_cnn", { name = ..., options = {...}, train = {...} }, { path = "my.keras", ... }]``.
+
+    A table with ``path`` is a model trained elsewhere (:func:`parse_score_entry`): a score-only cell.
+    """
     if not isinstance(value, list) or not value:
         raise where.error("models", "must be a non-empty list of model names or tables")
     registry = plugins.models()
-    out = []
+    out: list[ModelEntry | ScoreEntry] = []
     for i, item in enumerate(value):
         key = f"models[{i}]"
         if isinstance(item, str):
             out.append(ModelEntry(_name(where, key, item, registry)))
             continue
+        if isinstance(item, dict) and "path" in item:
+            out.append(parse_score_entry(where, key, item))
+            continue
         if not isinstance(item, dict) or "name" not in item:
-            raise where.error(key, f"must be a model name or a table with 'name', got {item!r}")
+            raise where.error(key, "must be a model name, a table with 'name' or a table with 'path' "
+                              f"(a model trained elsewhere), got {item!r}")
         where.check_keys(item, MODEL_KEYS, f"{key}.")
         name = _name(where, f"{key}.name", item["name"], registry)
         options = item.get("options", {})
@@ -207,10 +250,17 @@ def parse_targets(where: Where, value: Any) -> list[TargetEntry]:
     return out
 
 
-def parse_ensembles(where: Where, value: Any, models: list[ModelEntry], augmentations: list[AugmentationChain],
-                    seeds: list[int]) -> list[EnsembleEntry]:
-    """``[[ensembles]]``: a name and at least two member cells ``model/augmentation[/seed]`` of this matrix."""
-    labels = {member_label(m.label, a.label) for m in models for a in augmentations}
+def parse_ensembles(where: Where, value: Any, models: list[ModelEntry | ScoreEntry],
+                    augmentations: list[AugmentationChain], seeds: list[int]) -> list[EnsembleEntry]:
+    """``[[ensembles]]``: a name and at least two member cells ``model/augmentation[/seed]`` of this matrix.
+
+    A score-only model is the member ``label/external``: its one cell, whatever the ensemble's seed.
+    """
+    from robustbench_cells.bench.scoring_cells import SCORE_AUGMENTATION
+
+    score_seeds = {member_label(m.label, SCORE_AUGMENTATION): m.seed for m in models if isinstance(m, ScoreEntry)}
+    labels = {member_label(m.label, a.label) for m in models if isinstance(m, ModelEntry)
+              for a in augmentations} | set(score_seeds)
     model_labels = {m.label for m in models}
     out = []
     for key, item in _tables(where, "ensembles", value, ENSEMBLE_KEYS, "name and members"):
@@ -227,7 +277,11 @@ def parse_ensembles(where: Where, value: Any, models: list[ModelEntry], augmenta
             if model_aug not in labels:
                 raise where.error(f"{key}.members[{j}]", f"{member!r} is not a cell of this matrix"
                                   f"{did_you_mean(model_aug, labels)}")
-            if seed is not None and seed not in seeds:
+            if model_aug in score_seeds:
+                if seed is not None and seed != score_seeds[model_aug]:
+                    raise where.error(f"{key}.members[{j}]", f"{model_aug!r} is scored once, at seed "
+                                      f"{score_seeds[model_aug]}; leave the seed out")
+            elif seed is not None and seed not in seeds:
                 raise where.error(f"{key}.members[{j}]", f"seed {seed} is not in seeds {seeds}")
         if len(set(members)) != len(members):
             raise where.error(f"{key}.members", f"lists a cell twice: {members}")

@@ -37,6 +37,7 @@ from robustbench_cells.bench.matrix import Matrix, cell_label, expand_cells, sel
 from robustbench_cells.bench.rundata import load_targets, prepare_run_data, stratified_subset, target_facts
 from robustbench_cells.bench.runlock import remove_partial_files, run_lock
 from robustbench_cells.bench.samples import save_samples
+from robustbench_cells.bench.scoring_cells import score_cell
 from robustbench_cells.bench.store import STORE_FILENAME, Cell, ResultStore
 from robustbench_cells.errors import CellbenchError
 
@@ -219,12 +220,13 @@ def _run_locked(matrix: Matrix, options: RunOptions, observer: RunObserver, run_
         store.add_cells(run.id, cells)
         status = {c.key: c.status for c in store.cells()}
         todo_train = [c for c in cells if c.config["kind"] == "train" and status[c.key] != "done"]
+        todo_score = [c for c in cells if c.config["kind"] == "score" and status[c.key] != "done"]
         todo_ens = [c for c in cells if c.config["kind"] == "ensemble" and status[c.key] != "done"]
         todo_adapt = [c for c in cells if c.config["kind"] == "adapt" and status[c.key] != "done"]
-        already = len(cells) - len(todo_train) - len(todo_ens) - len(todo_adapt)
+        already = len(cells) - len(todo_train) - len(todo_score) - len(todo_ens) - len(todo_adapt)
         if options.resume:
             observer.message(f"resuming {run_dir}: {already} of {len(cells)} cells already done")
-        if todo_train or todo_adapt:
+        if todo_train or todo_score or todo_adapt:
             build_shift_sets(data, matrix, observer)
         observer.cells_start(len(cells), already)
         outcomes: dict[str, CellOutcome] = {}
@@ -232,6 +234,12 @@ def _run_locked(matrix: Matrix, options: RunOptions, observer: RunObserver, run_
             for outcome in _execute(todo_train, data, matrix, options, executor_name, jobs, run_dir, store,
                                     observer, log):
                 outcomes[outcome.key] = outcome
+        # score-only cells in the driver, after training (which may use worker processes) and before
+        # the ensembles and adapted cells that can name them
+        for cell in todo_score:
+            store.mark_running(cell.key)
+            observer.cell_start(cell_label(cell))
+            _record(store, cell, score_cell(cell, data, matrix, run_dir), observer, log)
         for cell in todo_ens:
             store.mark_running(cell.key)
             observer.cell_start(cell_label(cell))

@@ -45,3 +45,31 @@ def test_a_key_is_the_hash_of_the_config_it_stores():
         assert cell.key == cell_key(cell.config)
     table = next(c for c in expand_cells(parse_matrix(MATRIX), "fp") if c.augmentation == "augmix")
     assert table.config["augmentation"] == {"name": "augmix"}
+
+
+def test_a_score_only_model_is_one_cell_with_adapted_cells_and_leaves_the_pinned_keys(tmp_path):
+    from robustbench_cells.bench.cells import select_cells
+
+    model = tmp_path / "mine.keras"
+    model.write_bytes(b"stand-in model bytes")  # only hashed: the expansion loads nothing
+    matrix = {**MATRIX, "models": [*MATRIX["models"], {"path": str(model), "preprocess": "unit"}],
+              "ensembles": [*MATRIX["ensembles"], {"name": "outside", "members": ["simple_cnn/none",
+                                                                                   "mine.keras/external"]}]}
+    cells = {cell_label(c): c for c in expand_cells(parse_matrix(matrix), "fp-pin")}
+    assert {label: cells[label].key for label in PINNED} == PINNED  # trained cells keep their keys
+    scored = [c for c in cells.values() if c.config["kind"] == "score"]
+    assert [cell_label(c) for c in scored] == ["mine.keras/external/0"]  # not per augmentation or seed
+    score = scored[0]
+    assert score.key == cell_key(score.config) and score.recipe == {}
+    assert {k: score.config[k] for k in ("image_size", "data", "split")} == {
+        "image_size": 32, "data": "fp-pin", "split": {"seed": 0, "fractions": [0.7, 0.1, 0.2]}}
+    adapted = cells["mine.keras+bn_adapt/external/0"]
+    assert adapted.config["base"] == score.key and adapted.config["adapter"] == "bn_adapt"
+    # the ensemble takes the one score cell beside each seed's trained member
+    for seed in (0, 1):
+        assert cells[f"outside/mixed/{seed}"].config["members"] == [cells[f"simple_cnn/none/{seed}"].key, score.key]
+    # new data is a new cell; --cells on an adapted score cell brings its base
+    other = next(c for c in expand_cells(parse_matrix(matrix), "fp-other") if c.config["kind"] == "score")
+    assert other.key != score.key
+    chosen = select_cells(list(cells.values()), ["mine.keras+*"])
+    assert [cell_label(c) for c in chosen] == ["mine.keras/external/0", "mine.keras+bn_adapt/external/0"]

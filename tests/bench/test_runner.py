@@ -204,3 +204,73 @@ def test_targets_are_scored_for_every_cell_and_unknown_classes_refused(tmp_path)
     (tmp_path / "b").mkdir()
     with pytest.raises(CellbenchError, match=r"targets\[0\]: class\(es\) 'basophil' \(-> 'zebra'\) are not among"):
         run_matrix(load_matrix(matrix_file(tmp_path / "b", bad)), RunOptions(out=tmp_path / "out2"))
+
+
+OUTSIDE = """
+name = "outside"
+data = "tinyblobs:160"
+image_size = 32
+models = ["tiny_cnn", { path = "mine.keras", preprocess = "unit" }]
+augmentations = ["none"]
+adapters = ["none", "bn_adapt"]
+[train]
+epochs = 1
+batch_size = 32
+[shifts]
+include = ["tiny_*"]
+severities = [1]
+max_images = 24
+[[ensembles]]
+name = "both"
+members = ["tiny_cnn/none", "mine.keras/external"]
+"""
+
+
+def unit_bn_model(path: Path, classes: int = 8) -> None:
+    """A model trained elsewhere: takes [0, 1] pixels, has batch norm (for bn_adapt), gives probabilities."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3, strides=2)(inputs))
+    outputs = keras.layers.Dense(classes, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, outputs).save(path)
+
+
+def test_a_model_trained_elsewhere_is_scored_adapted_and_ensembled_beside_trained_cells(cli, tmp_path):
+    unit_bn_model(tmp_path / "mine.keras")
+    path = matrix_file(tmp_path, OUTSIDE)
+    result = run_matrix(load_matrix(path), RunOptions(out=tmp_path / "out"))
+    assert (result.total, result.done, result.failed) == (5, 5, [])
+    with ResultStore(tmp_path / "out") as store:
+        cells = {cell_label(c): c for c in store.cells()}
+        assert sorted(cells) == ["both/mixed/0", "mine.keras+bn_adapt/external/0", "mine.keras/external/0",
+                                 "tiny_cnn+bn_adapt/none/0", "tiny_cnn/none/0"]
+        score, adapted = cells["mine.keras/external/0"], cells["mine.keras+bn_adapt/external/0"]
+        assert score.config["kind"] == "score" and adapted.config["base"] == score.key
+        assert score.epochs is None and score.params and Path(score.model_path).is_file()
+        for cell in (score, adapted):
+            rows = {(r.split, r.shift, r.severity) for r in store.scores(cell.key)}
+            assert rows == {("val", "clean", 0), ("test", "clean", 0), ("test", "tiny_dim", 1),
+                            ("test", "tiny_noise", 1)}, cell_label(cell)
+        assert cells["both/mixed/0"].config["members"] == [cells["tiny_cnn/none/0"].key, score.key]
+    code, out, err = cli("--plugins-dir", TINY, "report", tmp_path / "out")
+    assert code == 0, err
+    assert "mine.keras" in out and "bn_adapt" in out and "external" in out
+    # --resume redoes nothing: the score cell is done like any other
+    result = run_matrix(load_matrix(path), RunOptions(out=tmp_path / "out", resume=True))
+    assert (result.done, result.failed) == (5, [])
+    assert (tmp_path / "out" / "run.log").read_text().count("done mine.keras/external/0") == 1
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('{ path = "gone.keras" }', "models[1].path: {tmp}/gone.keras: no such file or folder"),
+    ('{ path = "mine.keras", preprocess = "caffe" }', "models[1].preprocess: 'caffe' is not one of"),
+])
+def test_a_bad_model_entry_is_one_line_before_any_data_loads(cli, tmp_path, entry, message):
+    (tmp_path / "mine.keras").write_bytes(b"checked, never loaded")
+    path = matrix_file(tmp_path, OUTSIDE.replace('{ path = "mine.keras", preprocess = "unit" }', entry))
+    code, _, err = cli("--plugins-dir", TINY, "run", path, "--out", tmp_path / "out", "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert message.format(tmp=tmp_path) in err and str(path) in err
+    assert not (tmp_path / "out").exists()  # nothing loaded, no run folder

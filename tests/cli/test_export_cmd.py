@@ -1,4 +1,4 @@
-"""``cellbench export``: a cell written as .keras / SavedModel that loads where cellbench is absent."""
+"""``cellbench export``: a cell written as .keras / SavedModel / ONNX that loads where cellbench is absent."""
 
 from __future__ import annotations
 
@@ -62,8 +62,9 @@ def test_export_savedmodel_serves_probabilities(cli, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--format", "onnx", "--out", "x.keras"], "--format onnx: not one of keras, savedmodel"),
+    (["--format", "tflite", "--out", "x.keras"], "--format tflite: not one of keras, savedmodel, onnx"),
     (["--format", "keras", "--out", "x.h5"], "must end in .keras"),
+    (["--format", "onnx", "--out", "x.keras"], "--out x.keras: an ONNX file must end in .onnx"),
 ])
 def test_export_bad_options_are_one_line(cli, legacy_cell, tmp_path, args, message):
     cell, _ = legacy_cell
@@ -74,3 +75,36 @@ def test_export_bad_options_are_one_line(cli, legacy_cell, tmp_path, args, messa
 def test_export_missing_cell_is_one_line(cli, tmp_path):
     code, _, err = cli("export", tmp_path / "nope", "--out", tmp_path / "m.keras")
     assert code == 2 and "no such file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("which", ["legacy", "simple_cnn"])
+def test_export_onnx_scores_as_the_keras_model(cli, legacy_cell, tmp_path, which):
+    pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed")
+    pytest.importorskip("tf2onnx", reason="the [onnx] extra is not installed")
+    from robustbench_cells.onnx_model import OnnxClassifier
+    from robustbench_cells.training.artefacts import save_model
+
+    if which == "legacy":  # the custom preprocessing layer is rewritten into built-ins first
+        cell, model = legacy_cell
+    else:
+        model = plugins.models().get("simple_cnn").build((16, 16, 3), 2, None)
+        cell = save_model(model, {"model": "simple_cnn", "class_names": ["a", "b"]}, tmp_path / "cnn")
+    out = tmp_path / "sub" / "model.onnx"
+    code, _, err = cli("export", cell, "--format", "onnx", "--out", out)
+    assert code == 0, err
+    assert err.strip().splitlines() == [f"wrote {out} (metadata: {out}.meta.json)"]  # no tf2onnx noise
+    size = model.input_shape[1:3]
+    images = np.random.default_rng(0).integers(0, 256, (5, *size, 3)).astype(np.uint8)
+    onnx = OnnxClassifier(out)  # what `cellbench evaluate model.onnx` scores with
+    np.testing.assert_allclose(onnx(images), np.asarray(model(images.astype(np.float32))), atol=1e-5)
+    meta = json.loads((tmp_path / "sub" / "model.onnx.meta.json").read_text())
+    assert meta["format"] == "onnx" and meta["input_size"] == list(size)
+
+
+def test_export_onnx_without_tf2onnx_names_the_extra(cli, legacy_cell, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if the extra were not installed
+    cell, _ = legacy_cell
+    code, _, err = cli("export", cell, "--format", "onnx", "--out", tmp_path / "m.onnx")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--format onnx: needs tf2onnx and onnx (pip install 'robustbench-cells[onnx]')" in err
+    assert not (tmp_path / "m.onnx").exists()
