@@ -29,10 +29,10 @@ import numpy as np
 
 from robustbench_cells import plugins
 from robustbench_cells.bench.adapting import adapt_cell
-from robustbench_cells.bench.executors import (
-    PROBS_FILENAME, SHIFT_SPLIT, CellJob, CellOutcome, LocalExecutor, PreparedData, ProcessExecutor, RayExecutor,
-    probs_key, score_rows,
+from robustbench_cells.bench.cellrun import (
+    PROBS_FILENAME, SHIFT_SPLIT, CellJob, CellOutcome, PreparedData, probs_key, score_rows,
 )
+from robustbench_cells.bench.executors import LocalExecutor, ProcessExecutor, RayExecutor
 from robustbench_cells.bench.matrix import Matrix, cell_label, expand_cells, select_cells
 from robustbench_cells.bench.rundata import load_targets, prepare_run_data, stratified_subset, target_facts
 from robustbench_cells.bench.runlock import remove_partial_files, run_lock
@@ -333,7 +333,7 @@ def _ensemble(cell: Cell, store: ResultStore, data: PreparedData, run_dir: Path)
     probs = {k: np.mean([a[k] for a in arrays], axis=0).astype(np.float32) for k in sorted(keys)}
     cell_dir = run_dir / "cells" / cell.key
     cell_dir.mkdir(parents=True, exist_ok=True)
-    from robustbench_cells.bench.executors import save_probs_atomic
+    from robustbench_cells.bench.cellrun import save_probs_atomic
 
     save_probs_atomic(cell_dir / PROBS_FILENAME, probs)
     scores = score_rows(cell.key, probs, data)

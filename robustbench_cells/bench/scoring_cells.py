@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from robustbench_cells.bench.executors import (
+from robustbench_cells.bench.cellrun import (
     PROBS_FILENAME,
     CellOutcome,
     PreparedData,
