@@ -38,10 +38,18 @@ def test_per_class_tolerates_missing_classes(fake_run):
     _, store = fake_run
     summary = summarize_run(store)
     cell = summary.done[0]
-    for s in cell.scores:
-        s.per_class = s.per_class[:7] + [None]  # a class absent from the test set
-    img = _decode(figures.per_class_png(cell, summary.class_names))
-    assert img.shape[1] == 900 and img.std() > 10
+    originals = [list(s.per_class) for s in cell.scores]
+
+    def drawn(last: float | None) -> np.ndarray:
+        for s, per_class in zip(cell.scores, originals):
+            s.per_class = per_class[:7] + [last]
+        return _decode(figures.per_class_png(cell, summary.class_names))
+
+    missing = drawn(None)  # a class absent from the test set
+    assert missing.shape[1] == 900 and missing.std() > 10
+    np.testing.assert_array_equal(missing, drawn(0.0))  # drawn as an empty slot, the other bars unchanged
+    changed = np.flatnonzero((drawn(0.9) != missing).any(axis=(0, 2)))
+    assert changed.size and changed.min() > 900 * 0.7  # a full bar appears only in the last class's slot
 
 
 def test_image_strip_keeps_pixels_and_adds_gaps():
