@@ -114,7 +114,12 @@ def images_fingerprint(images: np.ndarray) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _library_versions() -> dict[str, str]:
-    """Versions of the libraries whose code decides the pixels (OpenCV, NumPy, simplejpeg's libjpeg-turbo)."""
+    """Versions of the libraries whose code decides the pixels (OpenCV, NumPy, simplejpeg's libjpeg-turbo).
+
+    Not :func:`robustbench_cells.training.artefacts.versions` (the one provenance record of runs and
+    cells): this is part of every cached set's key, so it names only what changes shifted pixels,
+    under keys that must stay stable (changing them would invalidate every cache on disk).
+    """
     import cv2
     import simplejpeg
 
