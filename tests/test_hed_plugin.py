@@ -10,18 +10,12 @@ import pytest
 
 from robustbench_cells import plugins
 from robustbench_cells.bench.shiftsets import ShiftCache, shift_images
+from tests.images import smear_cells
 
 
 def cells(n: int = 32, size: int = 48) -> np.ndarray:
     """Stained-looking images (pink smear, violet disc) so the test does not need ../shared."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:size, :size]
-    images = np.empty((n, size, size, 3), np.uint8)
-    for i in range(n):
-        img = np.full((size, size, 3), (230, 195, 200), np.float32) + rng.normal(0, 6, (size, size, 3))
-        img[(yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size * rng.uniform(0.15, 0.3)) ** 2] = (120, 70, 160)
-        images[i] = np.clip(img, 0, 255)
-    return images
+    return smear_cells(n, size, (230, 195, 200), (120, 70, 160), noise=6)
 
 
 @pytest.fixture

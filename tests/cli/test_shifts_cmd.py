@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from robustbench_cells import plugins
+from tests.images import smear_cells
 
 PLUGIN = '''
 import numpy as np
@@ -26,14 +27,7 @@ def register_datasets(register):
 
 def _cells(n: int = 8, size: int = 64) -> np.ndarray:
     """Pink smear with a purple disc per image (the command must not depend on ../shared being there)."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:size, :size]
-    images = np.empty((n, size, size, 3), np.uint8)
-    for i in range(n):
-        img = np.full((size, size, 3), (235, 200, 190), np.float32) + rng.normal(0, 5, (size, size, 3))
-        img[(yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size * rng.uniform(0.15, 0.3)) ** 2] = (110, 60, 150)
-        images[i] = np.clip(img, 0, 255)
-    return images
+    return smear_cells(n, size, (235, 200, 190), (110, 60, 150), noise=5)
 
 
 @pytest.fixture
