@@ -57,10 +57,20 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
              for c in summary.not_done]
     columns = [c for c in SUMMARY_COLUMNS if not (one_recipe and c == "recipe")]
     targets = [target_column(t) for t in target_names(summary)]
-    columns += targets
     for r, _ in rows:
         for col in targets:
             r.setdefault(col, "-")
+    # A target has one size: say it once in the header ("target X (n=300)") when every scored cell
+    # agrees, so the narrow terminal gives the names the width instead of repeating "(n=300)".
+    for i, col in enumerate(targets):
+        sizes = {r[col].rpartition(" (n=")[2] for r, _ in rows if r[col] != "-"}
+        if len(sizes) == 1 and (size := sizes.pop()).endswith(")"):
+            header = f"{col} (n={size}"
+            for r, _ in rows:
+                value = r.pop(col)
+                r[header] = value.rpartition(" (n=")[0] if value != "-" else value
+            targets[i] = header
+    columns += targets
 
     def needed(cols: list[str], wrap: tuple[str, ...] = ()) -> int:
         """Width of *cols* on one line each, or with the *wrap* columns broken at their spaces."""

@@ -219,7 +219,7 @@ def test_terminal_tables_show_model_and_adapter_apart(adapted_run):
     summary = summarize_run(store)
     cols = _columns(tables.summary_table(summary, width=300))
     assert cols["model"] == ["cnn_a", "cnn_a"] and cols["adapter"] == ["bn_adapt", "none"]  # best mean shifted first
-    assert cols["target other lab"] == ["60.0 (n=10)", "30.0 (n=10)"]
+    assert cols["target other lab (n=10)"] == ["60.0", "30.0"]  # one size per target: said once, in the header
     grid = _columns(tables.grid_table(summary))
     assert grid["model"] == ["cnn_a", "cnn_a"] and grid["adapter"] == ["none", "bn_adapt"]
     assert "+ bn_adapt" in _render(tables.cell_table(summary, summary.done[0]))
