@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 def adapt_cell(cell: Cell, store: ResultStore, data: PreparedData, matrix: "Matrix", run_dir: Path) -> CellOutcome:
     """Score *cell*'s base model through its adapter chain; a failure becomes a ``failed`` outcome."""
     from robustbench_cells.adapters import AdaptContext, adapt_predict
-    from robustbench_cells.bench.shiftsets import ShiftCache
 
     cfg = cell.config
     base = store.cell(cfg["base"])
@@ -43,8 +42,7 @@ def adapt_cell(cell: Cell, store: ResultStore, data: PreparedData, matrix: "Matr
     try:
         context = AdaptContext.from_cell(run_dir / "cells" / base.key)
         seed = int(cfg["seed"])
-        sets = evaluation_sets(data, [(shift, severity) for shift in matrix.shifts for severity in matrix.severities],
-                               matrix.shift_seed, str(ShiftCache().root))
+        sets = evaluation_sets(data, matrix.shift_sets, matrix.shift_seed)
         # each set is adapted on its own: an adapter never pools evaluation sets
         probs = {key: np.asarray(adapt_predict(cfg["adapter"], context, images, seed=seed), dtype=np.float32)
                  for key, _label, images in sets}

@@ -158,8 +158,10 @@ def shifted_images(data: PreparedData, shift: str, severity: int, seed: int, cac
 
 
 def evaluation_sets(data: PreparedData, shift_sets: Sequence[tuple[str, int]], shift_seed: int,
-                    cache_root: str | None) -> Iterator[tuple[str, str, np.ndarray]]:
+                    cache_root: str | None = None) -> Iterator[tuple[str, str, np.ndarray]]:
     """Every set a cell is scored on, in order: ``(probs_key, progress label, images)``.
+
+    *cache_root*: the shift cache's folder (``None``: the default, ``$CELLBENCH_CACHE/shifts``).
 
     Clean val and test, each shifted set (read back from the shift cache one at a time, so a
     run never holds the whole suite in memory), then each ``[[targets]]`` set.

@@ -95,6 +95,11 @@ class Matrix:
     adapters: list[str] = field(default_factory=lambda: ["none"])  # chain labels; "none" = plain predict
     raw: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def shift_sets(self) -> tuple[tuple[str, int], ...]:
+        """Every (shift, severity) set a cell is scored on, shifts first: the runner's and each cell kind's order."""
+        return tuple((shift, int(severity)) for shift in self.shifts for severity in self.severities)
+
     def config(self) -> dict[str, Any]:
         """Everything that defines the results (not how they are computed): stored in the run row.
 

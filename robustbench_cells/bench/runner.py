@@ -276,7 +276,7 @@ def _execute(todo: list[Cell], data: PreparedData, matrix: Matrix, options: RunO
     from robustbench_cells.bench.shiftsets import ShiftCache
 
     cache_root = str(ShiftCache().root)  # workers read the sets the driver built, wherever they run
-    shift_sets = tuple((s, v) for s in matrix.shifts for v in matrix.severities)
+    shift_sets = matrix.shift_sets
     by_key = {c.key: c for c in todo}
     cell_jobs = [CellJob(c.key, cell_label(c), c.config, str((run_dir / "cells" / c.key).resolve()), shift_sets,
                          matrix.shift_seed, cache_root, matrix.predict_batch_size) for c in todo]

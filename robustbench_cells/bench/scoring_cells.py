@@ -97,11 +97,10 @@ def score_label(config: dict[str, Any]) -> str:
 def score_cell(cell: Cell, data: PreparedData, matrix: Matrix, run_dir: Path) -> CellOutcome:
     """Fit *cell*'s model to the run's data, save it and score it on every set; a failure is a ``failed`` outcome.
 
-    Reads ``matrix.shifts``, ``.severities``, ``.shift_seed`` and ``.predict_batch_size``; the shifted
+    Reads ``matrix.shift_sets``, ``.shift_seed`` and ``.predict_batch_size``; the shifted
     sets must already be in the shift cache (the runner's ``build_shift_sets``), as for trained cells.
     """
     from robustbench_cells.adapters import META_KEY
-    from robustbench_cells.bench.shiftsets import ShiftCache
     from robustbench_cells.evaluation import external_meta, open_model, ready_model
     from robustbench_cells.training.artefacts import MODEL_FILE, save_model
 
@@ -123,10 +122,8 @@ def score_cell(cell: Cell, data: PreparedData, matrix: Matrix, run_dir: Path) ->
                                    cell_key=cell.key)
         cell_dir = run_dir / "cells" / cell.key
         model_path = save_model(ext.keras_model, saved_meta, cell_dir) / MODEL_FILE
-        shift_sets = [(shift, int(severity)) for shift in matrix.shifts for severity in matrix.severities]
         probs = {key: np.asarray(ext.predict(images), dtype=np.float32)
-                 for key, _label, images in evaluation_sets(data, shift_sets, matrix.shift_seed,
-                                                            str(ShiftCache().root))}
+                 for key, _label, images in evaluation_sets(data, matrix.shift_sets, matrix.shift_seed)}
         save_probs_atomic(cell_dir / PROBS_FILENAME, probs)
         return CellOutcome(cell.key, "done", score_rows(cell.key, probs, data), params=int(raw.count_params()),
                            model_path=str(model_path), train_seconds=None,

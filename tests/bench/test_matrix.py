@@ -47,6 +47,7 @@ def write(tmp_path, text, name="m.toml"):
 def test_good_matrix_expands_to_model_x_aug_x_seed_plus_ensembles(tmp_path):
     m = load_matrix(write(tmp_path, GOOD))
     assert m.shifts == ["tiny_dim", "tiny_noise"] and m.severities == [1, 3] and m.max_shift_images == 40
+    assert m.shift_sets == (("tiny_dim", 1), ("tiny_dim", 3), ("tiny_noise", 1), ("tiny_noise", 3))  # every cell kind scores these, in this order
     cells = expand_cells(m, "fp1")
     train = [c for c in cells if c.config["kind"] == "train"]
     assert len(train) == 2 * 2 * 2  # models x augmentations x seeds

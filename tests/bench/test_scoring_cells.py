@@ -41,7 +41,8 @@ def _cell(config: dict) -> Cell:
     return Cell(cell_key(config), Path(config["path"]).name, "external", 0, recipe={}, config=config)
 
 
-MATRIX = SimpleNamespace(shifts=["gaussian_noise"], severities=[1, 4], shift_seed=0, predict_batch_size=32)
+MATRIX = SimpleNamespace(shifts=["gaussian_noise"], severities=[1, 4], shift_sets=(("gaussian_noise", 1), ("gaussian_noise", 4)),
+                         shift_seed=0, predict_batch_size=32)
 
 
 def test_score_cell_scores_like_evaluate_and_saves_a_portable_model(prepared, tmp_path, monkeypatch):
