@@ -153,9 +153,9 @@ def evaluate(model: Any, data: Any, *, shifts: Sequence[str], severities: Sequen
     sets.update({probs_key(TARGET_SPLIT, t): ds.images for t, ds in prepared.targets.items()})
     started = time.perf_counter()
     cells = []
-    stats = prepared.training_stats() if any(chain != "none" for chain in adapters) else None
+    adapted = any(chain != "none" for chain in adapters)
     for chain in adapters:
-        fn = ext.predict if chain == "none" else _adapted(chain, ext, prepared, stats)
+        fn = ext.predict if chain == "none" else _adapted(chain, ext, prepared)
         probs: dict[str, np.ndarray] = {}
         for key in keys:
             say(done, total, "scoring " + key.replace("|", " ") + ("" if chain == "none" else f" [{chain}]"))
@@ -172,15 +172,15 @@ def evaluate(model: Any, data: Any, *, shifts: Sequence[str], severities: Sequen
         "ensembles": [], "targets": list(targets), "adapters": list(adapters), "preprocess": preprocess,
         "data_fingerprint": facts["data_fingerprint"], "data_facts": facts,
     }
-    if stats is not None:  # saved with the model, so the run's cell can be adapted again later
+    if adapted:  # saved with the model, so the run's cell can be adapted again later
         from robustbench_cells.adapters import META_KEY
 
-        ext.meta = {**ext.meta, META_KEY: stats}
+        ext.meta = {**ext.meta, META_KEY: prepared.training_stats()}
     return Evaluation(name, model_name, spec, prepared, cells, config, ext.keras_model, ext.meta,
                       time.perf_counter() - started)
 
 
-def _adapted(chain: str, ext: ExternalModel, prepared: Any, stats: dict[str, Any] | None) -> PredictFn:
+def _adapted(chain: str, ext: ExternalModel, prepared: Any) -> PredictFn:
     """Predictions through adapter *chain* (each evaluation set adapted on its own, without labels)."""
     from robustbench_cells.adapters import AdaptContext, adapt_predict, check_chain
 
@@ -189,7 +189,7 @@ def _adapted(chain: str, ext: ExternalModel, prepared: Any, stats: dict[str, Any
     check_chain(chain)
     # the conformed model already gives the data's class order: no reordering after the adapter
     context = AdaptContext(ext.keras_model, {**ext.meta, "class_names": list(prepared.class_names)},
-                           stats if stats is not None else prepared.training_stats())
+                           prepared.training_stats())  # computed once per evaluation, then kept
 
     def predict(images: np.ndarray) -> np.ndarray:
         return adapt_predict(chain, context, images, seed=0)

@@ -135,8 +135,9 @@ def is_numeric_column(column: str) -> bool:
 
 
 # -- rows ------------------------------------------------------------------------------------------
-def summary_row(c: CellSummary, recipe: str | None = None) -> dict[str, str]:
-    """Table (1) row of one cell, as display strings (*recipe*: its label from :func:`recipe_labels`)."""
+def summary_row(c: CellSummary, recipe: str | None = None, target_sizes: bool = True) -> dict[str, str]:
+    """Table (1) row of one cell, as display strings (*recipe*: its label from :func:`recipe_labels`;
+    *target_sizes* False leaves the ``(n=...)`` out of the target columns, for a table that says it once)."""
     worst = f"{c.worst_family} {pct(c.per_family[c.worst_family])}" if c.worst_family else "-"
     rbe = "-" if c.rbe is None else f"{c.rbe:.2f}"
     return {
@@ -146,7 +147,8 @@ def summary_row(c: CellSummary, recipe: str | None = None) -> dict[str, str]:
         "worst family": worst, "gap": pct(c.gap), "rBE": rbe,
         "ECE shifted": "-" if c.ece_shifted is None else f"{c.ece_shifted:.3f}",
         # one column per target: the summary's metric on it, and its size (targets are small: say how small)
-        **{target_column(name): f"{pct(c.value(s))} (n={s.n})" for name, s in target_scores(c).items()},
+        **{target_column(name): pct(c.value(s)) + (f" (n={s.n})" if target_sizes else "")
+           for name, s in target_scores(c).items()},
     }
 
 

@@ -22,7 +22,8 @@ from robustbench_cells.report.compare import compare_markdown, compare_rows, com
 from robustbench_cells.report.records import CSV_COLUMNS, dumps_json, md_text, to_csv, to_json, to_markdown
 from robustbench_cells.report.rows import (
     NO_ADAPTER, NUMERIC_COLUMNS, RECIPE_CORE, SUMMARY_COLUMNS, TARGET_SPLIT, cell_name, fmt_params, fmt_recipe,
-    grid_labels, pct, recipe_labels, severity_phrase, signed_pct, summary_row, target_column, target_names, unfinished_row,
+    grid_labels, pct, recipe_labels, severity_phrase, signed_pct, summary_row, target_column, target_names, target_scores,
+    unfinished_row,
 )
 
 __all__ = [  # re-exported names are part of this module's API (tests and other modules import them from here)
@@ -52,24 +53,21 @@ def summary_table(summary: RunSummary, width: int | None = None) -> Table:
                "gap = clean val - mean shifted; rBE < 1 = more robust than the reference")
     if one_recipe:
         caption = f"recipe: {shared.pop()}. " + caption
-    rows = [(summary_row(c, labels[c.key]), "") for c in summary.done]
+    # A target has one size: when every scored cell agrees, say it once in the header
+    # ("target X (n=300)") so the narrow terminal gives the names the width instead.
+    names = target_names(summary)
+    sizes = {t: {target_scores(c)[t].n for c in summary.done if t in target_scores(c)} for t in names}
+    once = all(len(n) == 1 for n in sizes.values())
+    rows = [(summary_row(c, labels[c.key], target_sizes=not once), "") for c in summary.done]
     rows += [(unfinished_row(c, labels[c.key]), "red" if c.cell.status == "failed" else "dim")
              for c in summary.not_done]
     columns = [c for c in SUMMARY_COLUMNS if not (one_recipe and c == "recipe")]
-    targets = [target_column(t) for t in target_names(summary)]
-    for r, _ in rows:
-        for col in targets:
-            r.setdefault(col, "-")
-    # A target has one size: say it once in the header ("target X (n=300)") when every scored cell
-    # agrees, so the narrow terminal gives the names the width instead of repeating "(n=300)".
-    for i, col in enumerate(targets):
-        sizes = {r[col].rpartition(" (n=")[2] for r, _ in rows if r[col] != "-"}
-        if len(sizes) == 1 and (size := sizes.pop()).endswith(")"):
-            header = f"{col} (n={size}"
-            for r, _ in rows:
-                value = r.pop(col)
-                r[header] = value.rpartition(" (n=")[0] if value != "-" else value
-            targets[i] = header
+    targets = []
+    for t in names:
+        header = f"{target_column(t)} (n={next(iter(sizes[t]))})" if once else target_column(t)
+        for r, _ in rows:
+            r[header] = r.pop(target_column(t), "-")
+        targets.append(header)
     columns += targets
 
     def needed(cols: list[str], wrap: tuple[str, ...] = ()) -> int:
