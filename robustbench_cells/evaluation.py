@@ -58,7 +58,7 @@ def prepare(data: Any, size: int | None, options: DataOptions, targets: Sequence
     (:func:`~robustbench_cells.bench.rundata.load_target`). Returns ``(PreparedData, facts)``,
     the facts being what a run row records (``RunData.facts()`` plus ``targets``).
     """
-    from robustbench_cells.bench.executors import PreparedData
+    from robustbench_cells.bench.cellrun import PreparedData
     from robustbench_cells.bench.rundata import load_target, prepare_run_data, target_facts
 
     run_data = prepare_run_data(data, size, options.split_seed, options.split_fractions,
@@ -122,7 +122,7 @@ def evaluate(model: Any, data: Any, *, shifts: Sequence[str], severities: Sequen
     """Score *model* on *data* (a spec or a Dataset) clean, under *shifts* x *severities*, and on *targets*."""
     import time
 
-    from robustbench_cells.bench.executors import SHIFT_SPLIT, TARGET_SPLIT, probs_key, score_rows
+    from robustbench_cells.bench.cellrun import evaluation_sets, score_rows
     from robustbench_cells.bench.shiftsets import shift_images
 
     say = progress or (lambda _d, _t, _m: None)
@@ -140,17 +140,19 @@ def evaluate(model: Any, data: Any, *, shifts: Sequence[str], severities: Sequen
     ext = ready_model(raw, meta, model_name, prepared.class_names, classes=classes, preprocess=preprocess,
                       probe=probe[:32], batch_size=batch_size)
     shift_sets = [(s, int(v)) for s in shifts for v in severities]
-    keys = [probs_key(split) for split in ("val", "test")]
-    keys += [probs_key(SHIFT_SPLIT, s, v) for s, v in shift_sets]
-    keys += [probs_key(TARGET_SPLIT, t) for t in prepared.targets]
-    total, done = len(shift_sets) + len(keys) * len(adapters), 0
-    sets: dict[str, np.ndarray] = {keys[0]: prepared.val.images, keys[1]: prepared.test.images}
-    for shift, severity in shift_sets:  # shifted once, scored by every adapter
+    total, done = len(shift_sets) + (2 + len(shift_sets) + len(prepared.targets)) * len(adapters), 0
+
+    def shifted(shift: str, severity: int) -> np.ndarray:
+        nonlocal done
         say(done, total, f"shifting {shift} s{severity}")
-        sets[probs_key(SHIFT_SPLIT, shift, severity)] = shift_images(prepared.shift_base.images, shift, severity,
-                                                                     options.shift_seed)
+        images = shift_images(prepared.shift_base.images, shift, severity, options.shift_seed)
         done += 1
-    sets.update({probs_key(TARGET_SPLIT, t): ds.images for t, ds in prepared.targets.items()})
+        return images
+
+    # the sets a run cell is scored on, shifted once in memory and scored by every adapter chain
+    sets = {key: images for key, _label, images in evaluation_sets(prepared, shift_sets, options.shift_seed,
+                                                                   shifted=shifted)}
+    keys = list(sets)
     started = time.perf_counter()
     cells = []
     adapted = any(chain != "none" for chain in adapters)
@@ -201,7 +203,7 @@ def save_run(ev: Evaluation, run_dir: str | os.PathLike) -> Path:
     """Write *ev* as a run folder (``results.sqlite``, the cell's model, ``probs.npz``, samples)."""
     import dataclasses
 
-    from robustbench_cells.bench.executors import PROBS_FILENAME, save_probs_atomic
+    from robustbench_cells.bench.cellrun import PROBS_FILENAME, save_probs_atomic
     from robustbench_cells.bench.matrix import cell_key
     from robustbench_cells.bench.runner import versions
     from robustbench_cells.bench.samples import save_samples

@@ -158,19 +158,21 @@ def shifted_images(data: PreparedData, shift: str, severity: int, seed: int, cac
 
 
 def evaluation_sets(data: PreparedData, shift_sets: Sequence[tuple[str, int]], shift_seed: int,
-                    cache_root: str | None = None) -> Iterator[tuple[str, str, np.ndarray]]:
+                    cache_root: str | None = None,
+                    shifted: Callable[[str, int], np.ndarray] | None = None) -> Iterator[tuple[str, str, np.ndarray]]:
     """Every set a cell is scored on, in order: ``(probs_key, progress label, images)``.
 
-    *cache_root*: the shift cache's folder (``None``: the default, ``$CELLBENCH_CACHE/shifts``).
-
-    Clean val and test, each shifted set (read back from the shift cache one at a time, so a
-    run never holds the whole suite in memory), then each ``[[targets]]`` set.
+    Clean val and test, each shifted set, then each ``[[targets]]`` set. Shifted sets are read back
+    from the shift cache one at a time (*cache_root*; ``None``: ``$CELLBENCH_CACHE/shifts``), so a run
+    never holds the whole suite in memory; *shifted* ``(shift, severity) -> images`` replaces the
+    cache (``cellbench evaluate`` shifts in memory, without a cache).
     """
     for split in ("val", "test"):
         yield probs_key(split), f"clean {split}", getattr(data, split).images
     for shift, severity in shift_sets:
-        yield (probs_key(SHIFT_SPLIT, shift, severity), f"{shift} s{severity}",
-               shifted_images(data, shift, severity, shift_seed, cache_root))
+        images = (shifted(shift, severity) if shifted is not None
+                  else shifted_images(data, shift, severity, shift_seed, cache_root))
+        yield probs_key(SHIFT_SPLIT, shift, severity), f"{shift} s{severity}", images
     for name, target in data.targets.items():  # external test sets (another lab), scored like a shift
         yield probs_key(TARGET_SPLIT, name), f"target {name}", target.images
 
