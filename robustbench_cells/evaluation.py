@@ -63,8 +63,7 @@ def prepare(data: Any, size: int | None, options: DataOptions, targets: Sequence
 
     run_data = prepare_run_data(data, size, options.split_seed, options.split_fractions,
                                 options.max_shift_images, options.shift_seed)
-    base = run_data.shift_base
-    prepared = PreparedData(run_data.train, run_data.val, run_data.test, base, base.fingerprint())
+    prepared = PreparedData.from_run_data(run_data)
     facts = run_data.facts()
     if len(prepared.test) == 0:
         raise CellbenchError(f"{run_data.dataset.source or 'data'}: the test split is empty, nothing to score")

@@ -57,6 +57,12 @@ class PreparedData:
     def class_names(self) -> tuple[str, ...]:
         return self.train.class_names
 
+    @classmethod
+    def from_run_data(cls, run_data: Any) -> PreparedData:
+        """The parts of a :class:`~robustbench_cells.bench.rundata.RunData` every cell needs (no targets yet)."""
+        base = run_data.shift_base
+        return cls(run_data.train, run_data.val, run_data.test, base, base.fingerprint())
+
     def training_stats(self) -> dict[str, Any]:
         """The training set's adapter statistics, computed on first use and kept: one pass per run."""
         if self.train_stats is None:

@@ -129,8 +129,7 @@ def prepare_data(matrix: Matrix) -> tuple[PreparedData, dict[str, Any]]:
                                 matrix.max_shift_images, matrix.shift_seed)
     if len(run_data.test) == 0 and matrix.shifts:
         raise CellbenchError(f"{matrix.data}: the test split is empty, so no shift can be scored")
-    shift_base = run_data.shift_base
-    data = PreparedData(run_data.train, run_data.val, run_data.test, shift_base, shift_base.fingerprint())
+    data = PreparedData.from_run_data(run_data)
     facts = run_data.facts()
     if matrix.targets:  # loaded and resized once per run; an unknown class name fails here, before any cell
         targets = load_targets(matrix.targets, matrix.image_size, facts["class_names"],
